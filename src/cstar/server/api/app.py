@@ -1,0 +1,70 @@
+"""The ASGI application: routes, middleware and error mapping assembled declaratively."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from starlette.middleware import Middleware
+from starlette.types import Scope
+
+from cstar import __version__
+from cstar.server.api import errors
+from cstar.server.api.auth import AuthMiddleware, AuthParts
+from cstar.server.api.context import RequestContextMiddleware
+from cstar.server.api.openapi import build_openapi
+from cstar.server.api.routes import catalog, health, keys, webhooks
+from cstar.server.bootstrap import Container, open_container
+from cstar.server.config import Settings
+
+
+def _auth_parts(scope: Scope) -> AuthParts:
+    container: Container = scope["app"].state.container
+    return AuthParts(
+        keys=container.keys,
+        key_limiter=container.key_limiter,
+        failure_limiter=container.auth_failure_limiter,
+    )
+
+
+def create_app(settings: Settings, *, container: Container | None = None) -> FastAPI:
+    """Build the app. Without ``container`` the app opens (and closes) its own on startup."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if container is not None:
+            app.state.container = container
+            yield
+            return
+        owned = await open_container(settings)
+        app.state.container = owned
+        try:
+            yield
+        finally:
+            await owned.aclose()
+
+    app = FastAPI(
+        title="cStar Webhooks API",
+        version=__version__,
+        lifespan=lifespan,
+        openapi_url="/api/v1/openapi.json",
+        docs_url="/docs",
+        redoc_url=None,
+        middleware=[
+            Middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes),
+            Middleware(AuthMiddleware, parts=_auth_parts),
+        ],
+    )
+    if container is not None:
+        app.state.container = container
+    errors.install(app)
+    for module in (webhooks, keys, catalog, health):
+        app.include_router(module.router)
+
+    def openapi() -> dict[str, Any]:
+        return build_openapi(app)
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    return app

@@ -1,0 +1,29 @@
+"""Liveness and readiness for load balancers and operators (no key needed)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from starlette.responses import Response
+
+from cstar import __version__
+from cstar.server.api import envelope
+from cstar.server.api.deps import ContainerDep, RequestIdDep
+from cstar.server.api.schemas import ErrorEnvelope, HealthEnvelope
+
+router = APIRouter(tags=["Operations"])
+
+
+@router.get(
+    "/healthz",
+    summary="Health",
+    description="200 when the server can reach its database, 503 otherwise.",
+    responses={
+        200: {"model": HealthEnvelope, "description": "Healthy"},
+        503: {"model": ErrorEnvelope, "description": "Database unreachable"},
+    },
+)
+async def health(c: ContainerDep, rid: RequestIdDep) -> Response:
+    await c.store.ping()
+    return envelope.success(
+        {"status": "ok", "database": c.store.dialect, "version": __version__}, rid
+    )

@@ -1,0 +1,229 @@
+"""Request bodies and response shapes of the REST API.
+
+Request models validate shape and types (strictly: ``"true"`` is not a boolean, unknown fields are
+rejected); the domain rules then check meaning. Response models exist to describe the API in its
+OpenAPI document; routes build their JSON with ``views`` and answer directly.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Generic, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, WrapValidator
+from pydantic_core import PydanticCustomError
+from pydantic_core.core_schema import ValidatorFunctionWrapHandler
+
+from cstar.server.domain.webhooks import EVENTS_MAX, NAME_MAX, URL_MAX
+
+
+def _events_type(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+    try:
+        return handler(value)
+    except ValidationError:
+        raise PydanticCustomError(
+            "events_type", "events must be a comma-separated string or an array of strings"
+        ) from None
+
+
+EventsInput = Annotated[
+    str | Annotated[list[Annotated[str, Field(max_length=100)]], Field(max_length=EVENTS_MAX)],
+    WrapValidator(_events_type),
+    Field(
+        description=(
+            "Event types to subscribe to: a comma-separated string "
+            '(`"ticket.created,ticket.closed"`) or an array. Wildcards: `ticket.*`, `*`.'
+        ),
+        examples=["ticket.created,ticket.closed"],
+    ),
+]
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, populate_by_name=False)
+
+
+class WebhookCreate(_Body):
+    name: str = Field(max_length=NAME_MAX, description="Friendly name", examples=["My Webhook"])
+    url: str = Field(
+        max_length=URL_MAX,
+        description="Delivery URL (must be HTTPS)",
+        examples=["https://example.com/webhook"],
+    )
+    events: EventsInput
+    is_active: bool = Field(True, alias="isActive", description="Start enabled (default true)")
+
+
+class WebhookPatch(_Body):
+    name: str | None = Field(None, max_length=NAME_MAX, description="Friendly name")
+    url: str | None = Field(None, max_length=URL_MAX, description="Delivery URL (must be HTTPS)")
+    events: EventsInput | None = None
+    is_active: bool | None = Field(
+        None, alias="isActive", description="Enable or disable the webhook"
+    )
+
+
+class RotateSecret(_Body):
+    grace_period_seconds: int = Field(
+        0,
+        alias="gracePeriodSeconds",
+        ge=0,
+        le=7 * 24 * 3600,
+        description=(
+            "How long the old secret keeps signing beside the new one (deliveries carry one "
+            "v1 signature per valid secret). 0, the default, retires it at once."
+        ),
+    )
+
+
+class KeyCreate(_Body):
+    name: str | None = Field(None, max_length=200, description="A label for the key")
+    type: Literal["secret", "publishable"] = Field("secret", description="Key type")
+    mode: Literal["test", "live"] | None = Field(
+        None, description="test or live; defaults to the mode of the key making the request"
+    )
+
+
+# -- responses ---------------------------------------------------------------------------------
+
+DataT = TypeVar("DataT")
+
+
+class Pagination(BaseModel):
+    limit: int
+    hasMore: bool
+    nextCursor: str | None = Field(
+        description="Pass as `cursor` to fetch the next page; null on the last page"
+    )
+
+
+class Meta(BaseModel):
+    requestId: str = Field(examples=["req_3f9a1c2b4d5e6f708192a3b4"])
+    timestamp: datetime
+    pagination: Pagination | None = None
+
+
+class Envelope(BaseModel, Generic[DataT]):
+    success: Literal[True]
+    data: DataT
+    meta: Meta
+
+
+class ErrorDetail(BaseModel):
+    type: str = Field(examples=["validation_error"])
+    code: str = Field(examples=["PARAMETER_INVALID"])
+    message: str
+    param: str | None = None
+    doc_url: str | None = None
+    request_id: str
+
+
+class ErrorMeta(BaseModel):
+    timestamp: datetime
+
+
+class ErrorEnvelope(BaseModel):
+    success: Literal[False]
+    error: ErrorDetail
+    meta: ErrorMeta
+
+
+class WebhookOut(BaseModel):
+    id: str = Field(examples=["whk_a1b2c3d4e5f6g7h8i9j0"])
+    name: str
+    url: str
+    events: list[str]
+    isActive: bool
+    createdAt: datetime
+    updatedAt: datetime
+
+
+class WebhookWithSecretOut(WebhookOut):
+    secret: str = Field(
+        description="The signing secret (whsec_...). Shown once: save it now.",
+        examples=["whsec_AbCdEf1234567890AbCdEf1234567890AbCdEf12"],
+    )
+
+
+class RotatedWebhookOut(WebhookWithSecretOut):
+    previousSecretExpiresAt: datetime | None = Field(
+        description="Until when the previous secret keeps signing; null if retired at once"
+    )
+
+
+class Deleted(BaseModel):
+    id: str
+    deleted: Literal[True]
+
+
+class KeyOut(BaseModel):
+    id: str = Field(examples=["key_a1b2c3d4e5f6g7h8i9j0"])
+    name: str
+    type: Literal["secret", "publishable"]
+    mode: Literal["test", "live"]
+    prefix: str = Field(description="The first characters of the key", examples=["sk_test_4eC3"])
+    last4: str
+    isActive: bool
+    createdAt: datetime
+    lastUsedAt: datetime | None
+    revokedAt: datetime | None
+
+
+class KeyWithSecretOut(KeyOut):
+    key: str = Field(description="The API key itself. Shown once: save it now.")
+
+
+class EventTypeOut(BaseModel):
+    type: str = Field(examples=["ticket.created"])
+    category: str = Field(examples=["tickets"])
+    categoryTitle: str = Field(examples=["Tickets"])
+    resource: str
+    action: str
+    description: str
+    sample: dict[str, Any] = Field(description="An example `data` object (snake_case)")
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+    database: str
+    version: str
+
+
+class WebhookEnvelope(Envelope[WebhookOut]):
+    pass
+
+
+class WebhookListEnvelope(Envelope[list[WebhookOut]]):
+    pass
+
+
+class WebhookCreatedEnvelope(Envelope[WebhookWithSecretOut]):
+    pass
+
+
+class WebhookRotatedEnvelope(Envelope[RotatedWebhookOut]):
+    pass
+
+
+class DeletedEnvelope(Envelope[Deleted]):
+    pass
+
+
+class KeyEnvelope(Envelope[KeyOut]):
+    pass
+
+
+class KeyListEnvelope(Envelope[list[KeyOut]]):
+    pass
+
+
+class KeyCreatedEnvelope(Envelope[KeyWithSecretOut]):
+    pass
+
+
+class EventTypeListEnvelope(Envelope[list[EventTypeOut]]):
+    pass
+
+
+class HealthEnvelope(Envelope[Health]):
+    pass

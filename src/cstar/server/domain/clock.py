@@ -1,0 +1,23 @@
+"""Time: timezone-aware UTC everywhere, passed in where logic depends on it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def iso_z(moment: datetime) -> str:
+    """``2025-12-10T14:30:00Z``: ISO 8601, UTC, seconds precision, as the seeds print it."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def iso_z_ms(moment: datetime) -> str:
+    """``2025-12-10T14:30:00.123Z``: for attempt logs, where milliseconds matter."""
+    utc = moment.astimezone(UTC)
+    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"

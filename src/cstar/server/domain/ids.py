@@ -1,0 +1,54 @@
+"""Identifier formats: ``whk_``, ``whsec_``, ``key_``, ``req_`` and team UUIDs.
+
+Random parts come from :mod:`secrets` and use base62 so ids survive copy-paste and URLs intact.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import string
+import uuid
+
+_BASE62 = string.digits + string.ascii_letters
+
+WEBHOOK_PREFIX = "whk_"
+SECRET_PREFIX = "whsec_"  # noqa: S105 - a prefix, not a secret
+KEY_ID_PREFIX = "key_"
+REQUEST_PREFIX = "req_"
+
+_WEBHOOK_ID = re.compile(r"whk_[0-9A-Za-z]{12,40}")
+_KEY_ID = re.compile(r"key_[0-9A-Za-z]{12,40}")
+
+
+def random_base62(length: int) -> str:
+    return "".join(secrets.choice(_BASE62) for _ in range(length))
+
+
+def new_webhook_id() -> str:
+    return WEBHOOK_PREFIX + random_base62(20)
+
+
+def new_signing_secret() -> str:
+    """``whsec_`` and 40 base62 characters (about 238 bits)."""
+    return SECRET_PREFIX + random_base62(40)
+
+
+def new_key_id() -> str:
+    return KEY_ID_PREFIX + random_base62(20)
+
+
+def new_request_id() -> str:
+    return REQUEST_PREFIX + secrets.token_hex(12)
+
+
+def new_team_id() -> str:
+    return str(uuid.uuid4())
+
+
+def is_webhook_id(value: str) -> bool:
+    return _WEBHOOK_ID.fullmatch(value) is not None
+
+
+def is_key_id(value: str) -> bool:
+    return _KEY_ID.fullmatch(value) is not None

@@ -1,0 +1,105 @@
+"""Run the server process: open the container, announce it, serve HTTP until a signal."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from collections.abc import Callable, Coroutine
+from typing import Any, TextIO
+
+import uvicorn
+from sqlalchemy.engine import make_url
+
+from cstar import __version__
+from cstar.server.api.app import create_app
+from cstar.server.bootstrap import Container, open_container
+from cstar.server.config import Settings, sqlite_path
+
+log = logging.getLogger("cstar")
+
+
+def configure_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level,
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def describe_database(url: str) -> str:
+    path = sqlite_path(url)
+    if path is not None:
+        return f"SQLite file {path}"
+    try:
+        return "PostgreSQL " + make_url(url).render_as_string(hide_password=True)
+    except Exception:  # an unparsable URL is reported by the engine itself
+        return "PostgreSQL"
+
+
+def announce(container: Container, out: TextIO) -> None:
+    settings = container.settings
+    print(f"cStar Webhooks {__version__}", file=out)
+    print(f"  database:   {describe_database(settings.database_url)}", file=out)
+    if not settings.master_keys:
+        print(f"  master key: {settings.resolved_master_key_file()}", file=out)
+    if settings.dev:
+        print(
+            "  DEV MODE: http:// URLs and loopback/private delivery targets are ALLOWED.\n"
+            "  Never run --dev on a server that the internet or untrusted users can reach.",
+            file=out,
+        )
+    created = container.bootstrap_team
+    if created is not None:
+        print(
+            f'\nFirst start: created team "{created.team.name}". '
+            "Save these keys now: they are shown only once.\n"
+            f"  Team id:         {created.team.id}\n"
+            f"  Secret key:      {created.secret_key}\n"
+            f"  Publishable key: {created.publishable_key}\n",
+            file=out,
+        )
+    out.flush()
+
+
+async def serve(settings: Settings, *, host: str, port: int, out: TextIO = sys.stdout) -> None:
+    container = await open_container(settings)
+    try:
+        announce(container, out)
+        app = create_app(settings, container=container)
+        config = uvicorn.Config(
+            app,
+            host=host,
+            port=port,
+            log_config=None,
+            access_log=True,
+            lifespan="on",
+            server_header=False,
+        )
+        server = uvicorn.Server(config)
+        task = asyncio.create_task(server.serve())
+        # uvicorn exposes only a flag for "listening"; poll it briefly during startup.
+        while not server.started and not task.done():  # noqa: ASYNC110
+            await asyncio.sleep(0.02)
+        if server.started:
+            bound = server.servers[0].sockets[0].getsockname()[1] if server.servers else port
+            shown = f"[{host}]" if ":" in host else host
+            print(
+                f"Listening on http://{shown}:{bound}  (API docs: http://{shown}:{bound}/docs)",
+                file=out,
+            )
+            out.flush()
+        await task
+    finally:
+        await container.aclose()
+
+
+def run_async(main: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    """Run on uvloop when it is installed (it is, with the ``server`` extra)."""
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop ships with uvicorn[standard]
+        asyncio.run(main())
+        return
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(main())

@@ -1,0 +1,133 @@
+"""Webhook management: create, read, update, delete and rotate signing secrets."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+
+from cstar.server.domain import webhooks as rules
+from cstar.server.domain.clock import Clock
+from cstar.server.domain.errors import InvalidParameter, NotFound
+from cstar.server.domain.ids import is_webhook_id, new_signing_secret, new_webhook_id
+from cstar.server.domain.models import Webhook
+from cstar.server.domain.pagination import Page, PageRequest
+from cstar.server.security.secretbox import SecretBox
+from cstar.server.store.contract import Store, WebhookChanges
+
+MAX_GRACE_PERIOD = timedelta(days=7)
+NOT_FOUND_MESSAGE = "Webhook not found"
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookDraft:
+    name: str
+    url: str
+    events: str | Sequence[str]
+    is_active: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookUpdate:
+    """What a PATCH may change; ``None`` leaves a field alone."""
+
+    name: str | None = None
+    url: str | None = None
+    events: str | Sequence[str] | None = None
+    is_active: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class WithSecret:
+    """A webhook together with its signing secret in clear text (create and rotate only)."""
+
+    webhook: Webhook
+    secret: str
+
+
+class WebhookService:
+    def __init__(self, store: Store, box: SecretBox, clock: Clock, *, dev: bool) -> None:
+        self._store = store
+        self._box = box
+        self._clock = clock
+        self._dev = dev
+
+    async def create(self, team_id: str, draft: WebhookDraft) -> WithSecret:
+        name = rules.clean_name(draft.name)
+        url = rules.clean_url(draft.url, dev=self._dev)
+        events = rules.clean_events(draft.events)
+        secret = new_signing_secret()
+        now = self._clock()
+        webhook = Webhook(
+            id=new_webhook_id(),
+            team_id=team_id,
+            name=name,
+            url=url,
+            events=events,
+            is_active=draft.is_active,
+            secret_ciphertext=self._box.encrypt(secret),
+            created_at=now,
+            updated_at=now,
+        )
+        await self._store.insert_webhook(webhook)
+        return WithSecret(webhook=webhook, secret=secret)
+
+    async def get(self, team_id: str, webhook_id: str) -> Webhook:
+        if not is_webhook_id(webhook_id):
+            raise NotFound(NOT_FOUND_MESSAGE, param="webhookId")
+        webhook = await self._store.get_webhook(team_id, webhook_id)
+        if webhook is None:
+            raise NotFound(NOT_FOUND_MESSAGE, param="webhookId")
+        return webhook
+
+    async def list(self, team_id: str, *, active: bool | None, page: PageRequest) -> Page[Webhook]:
+        return await self._store.list_webhooks(team_id, active=active, page=page)
+
+    async def update(self, team_id: str, webhook_id: str, update: WebhookUpdate) -> Webhook:
+        if not is_webhook_id(webhook_id):
+            raise NotFound(NOT_FOUND_MESSAGE, param="webhookId")
+        changes = WebhookChanges(
+            name=None if update.name is None else rules.clean_name(update.name),
+            url=None if update.url is None else rules.clean_url(update.url, dev=self._dev),
+            events=None if update.events is None else rules.clean_events(update.events),
+            is_active=update.is_active,
+        )
+        updated = await self._store.update_webhook(team_id, webhook_id, changes, self._clock())
+        if updated is None:
+            raise NotFound(NOT_FOUND_MESSAGE, param="webhookId")
+        return updated
+
+    async def delete(self, team_id: str, webhook_id: str) -> None:
+        if not is_webhook_id(webhook_id) or not await self._store.delete_webhook(
+            team_id, webhook_id
+        ):
+            raise NotFound(NOT_FOUND_MESSAGE, param="webhookId")
+
+    async def rotate_secret(
+        self, team_id: str, webhook_id: str, *, grace_period: timedelta = timedelta(0)
+    ) -> WithSecret:
+        """Install a new secret; the old one keeps signing beside it for ``grace_period``."""
+        if not is_webhook_id(webhook_id):
+            raise NotFound(NOT_FOUND_MESSAGE, param="webhookId")
+        if grace_period < timedelta(0) or grace_period > MAX_GRACE_PERIOD:
+            raise InvalidParameter(
+                "gracePeriodSeconds",
+                f"gracePeriodSeconds must be between 0 and {int(MAX_GRACE_PERIOD.total_seconds())}",
+            )
+        secret = new_signing_secret()
+        now = self._clock()
+        expires = now + grace_period if grace_period > timedelta(0) else None
+        rotated = await self._store.rotate_secret(
+            team_id, webhook_id, self._box.encrypt(secret), expires, now
+        )
+        if rotated is None:
+            raise NotFound(NOT_FOUND_MESSAGE, param="webhookId")
+        return WithSecret(webhook=rotated, secret=secret)
+
+    def signing_secrets(self, webhook: Webhook) -> tuple[str, ...]:
+        """The secrets a delivery is signed with now: the current one, then one in its grace."""
+        current = self._box.decrypt(webhook.secret_ciphertext)
+        expires = webhook.previous_secret_expires_at
+        if webhook.previous_secret_ciphertext and expires is not None and expires > self._clock():
+            return (current, self._box.decrypt(webhook.previous_secret_ciphertext))
+        return (current,)

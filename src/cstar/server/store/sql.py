@@ -1,0 +1,396 @@
+"""The SQL store: one implementation of the contract for SQLite and PostgreSQL.
+
+Written with SQLAlchemy Core. Dialect differences are confined to a few statements (row locks on
+PostgreSQL; SQLite serialises writers through its single write connection instead).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from datetime import datetime
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from cstar import events as catalog
+from cstar.server.domain.models import ApiKey, KeyKind, KeyMode, Team, Webhook
+from cstar.server.domain.pagination import Page, PageRequest
+from cstar.server.store.contract import RevokeOutcome, StoreError, WebhookChanges
+from cstar.server.store.engine import Engines
+from cstar.server.store.schema import api_keys, meta, teams, webhook_subscriptions, webhooks
+
+_T = TypeVar("_T", ApiKey, Webhook)
+
+
+class SqlStore:
+    """The storage contract over SQLAlchemy async engines."""
+
+    def __init__(self, engines: Engines) -> None:
+        self._engines = engines
+        self._pg = engines.dialect == "postgresql"
+
+    @property
+    def dialect(self) -> str:
+        return self._engines.dialect
+
+    @asynccontextmanager
+    async def _write(self) -> AsyncIterator[AsyncConnection]:
+        try:
+            async with self._engines.write.begin() as conn:
+                yield conn
+        except SQLAlchemyError as exc:
+            raise StoreError(f"database write failed: {type(exc).__name__}") from exc
+
+    @asynccontextmanager
+    async def _read(self) -> AsyncIterator[AsyncConnection]:
+        try:
+            async with self._engines.read.connect() as conn:
+                yield conn
+        except SQLAlchemyError as exc:
+            raise StoreError(f"database read failed: {type(exc).__name__}") from exc
+
+    # -- operator metadata -------------------------------------------------------------------
+    async def get_meta(self, key: str) -> str | None:
+        async with self._read() as conn:
+            value = await conn.scalar(sa.select(meta.c.value).where(meta.c.key == key))
+        return None if value is None else str(value)
+
+    async def put_meta_if_absent(self, key: str, value: str) -> str:
+        async with self._write() as conn:
+            current = await conn.scalar(sa.select(meta.c.value).where(meta.c.key == key))
+            if current is not None:
+                return str(current)
+            if self._pg:
+                from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+                await conn.execute(
+                    pg_insert(meta).values(key=key, value=value).on_conflict_do_nothing()
+                )
+                stored = await conn.scalar(sa.select(meta.c.value).where(meta.c.key == key))
+                return str(stored)
+            await conn.execute(meta.insert().values(key=key, value=value))
+            return value
+
+    async def ping(self) -> None:
+        async with self._read() as conn:
+            await conn.execute(sa.text("SELECT 1"))
+
+    # -- teams -------------------------------------------------------------------------------
+    async def create_team(self, team: Team, keys: Sequence[ApiKey]) -> None:
+        async with self._write() as conn:
+            await conn.execute(
+                teams.insert().values(id=team.id, name=team.name, created_at=team.created_at)
+            )
+            if keys:
+                await conn.execute(api_keys.insert(), [_key_values(k) for k in keys])
+
+    async def get_team(self, team_id: str) -> Team | None:
+        async with self._read() as conn:
+            row = (await conn.execute(sa.select(teams).where(teams.c.id == team_id))).first()
+        return None if row is None else Team(id=row.id, name=row.name, created_at=row.created_at)
+
+    async def list_teams(self) -> list[Team]:
+        async with self._read() as conn:
+            rows = await conn.execute(sa.select(teams).order_by(teams.c.created_at, teams.c.id))
+            return [Team(id=r.id, name=r.name, created_at=r.created_at) for r in rows]
+
+    async def count_teams(self) -> int:
+        async with self._read() as conn:
+            return int(await conn.scalar(sa.select(sa.func.count()).select_from(teams)) or 0)
+
+    # -- API keys ----------------------------------------------------------------------------
+    async def insert_key(self, key: ApiKey) -> None:
+        async with self._write() as conn:
+            await conn.execute(api_keys.insert().values(**_key_values(key)))
+
+    async def find_key_by_hash(self, key_hash: str) -> ApiKey | None:
+        async with self._read() as conn:
+            row = (
+                await conn.execute(sa.select(api_keys).where(api_keys.c.key_hash == key_hash))
+            ).first()
+        return None if row is None else _key_from_row(row)
+
+    async def get_key(self, team_id: str, key_id: str) -> ApiKey | None:
+        async with self._read() as conn:
+            row = (
+                await conn.execute(
+                    sa.select(api_keys).where(
+                        api_keys.c.team_id == team_id, api_keys.c.id == key_id
+                    )
+                )
+            ).first()
+        return None if row is None else _key_from_row(row)
+
+    async def list_keys(self, team_id: str, page: PageRequest) -> Page[ApiKey]:
+        query = sa.select(api_keys).where(api_keys.c.team_id == team_id)
+        query = _paginate(query, api_keys, page)
+        async with self._read() as conn:
+            rows = (await conn.execute(query)).all()
+        return _page([_key_from_row(r) for r in rows], page)
+
+    async def revoke_key(self, team_id: str, key_id: str, now: datetime) -> RevokeOutcome:
+        async with self._write() as conn:
+            if self._pg:  # serialise revocations within a team so one secret key always remains
+                await conn.execute(
+                    sa.select(teams.c.id).where(teams.c.id == team_id).with_for_update()
+                )
+            row = (
+                await conn.execute(
+                    sa.select(api_keys.c.kind, api_keys.c.revoked_at).where(
+                        api_keys.c.team_id == team_id, api_keys.c.id == key_id
+                    )
+                )
+            ).first()
+            if row is None:
+                return RevokeOutcome.NOT_FOUND
+            if row.revoked_at is not None:
+                return RevokeOutcome.ALREADY_REVOKED
+            if row.kind == KeyKind.SECRET.value:
+                remaining = await conn.scalar(
+                    sa.select(sa.func.count())
+                    .select_from(api_keys)
+                    .where(
+                        api_keys.c.team_id == team_id,
+                        api_keys.c.kind == KeyKind.SECRET.value,
+                        api_keys.c.revoked_at.is_(None),
+                    )
+                )
+                if (remaining or 0) <= 1:
+                    return RevokeOutcome.LAST_SECRET_KEY
+            await conn.execute(
+                api_keys.update().where(api_keys.c.id == key_id).values(revoked_at=now)
+            )
+            return RevokeOutcome.REVOKED
+
+    async def count_active_keys(self, team_id: str, kind: KeyKind) -> int:
+        async with self._read() as conn:
+            count = await conn.scalar(
+                sa.select(sa.func.count())
+                .select_from(api_keys)
+                .where(
+                    api_keys.c.team_id == team_id,
+                    api_keys.c.kind == kind.value,
+                    api_keys.c.revoked_at.is_(None),
+                )
+            )
+        return int(count or 0)
+
+    async def touch_key(self, key_id: str, now: datetime) -> None:
+        async with self._write() as conn:
+            await conn.execute(
+                api_keys.update().where(api_keys.c.id == key_id).values(last_used_at=now)
+            )
+
+    # -- webhooks ----------------------------------------------------------------------------
+    async def insert_webhook(self, webhook: Webhook) -> None:
+        async with self._write() as conn:
+            await conn.execute(
+                webhooks.insert().values(
+                    id=webhook.id,
+                    team_id=webhook.team_id,
+                    name=webhook.name,
+                    url=webhook.url,
+                    events=list(webhook.events),
+                    is_active=webhook.is_active,
+                    secret_ciphertext=webhook.secret_ciphertext,
+                    previous_secret_ciphertext=webhook.previous_secret_ciphertext,
+                    previous_secret_expires_at=webhook.previous_secret_expires_at,
+                    created_at=webhook.created_at,
+                    updated_at=webhook.updated_at,
+                )
+            )
+            await _replace_subscriptions(conn, webhook.team_id, webhook.id, webhook.events)
+
+    async def get_webhook(self, team_id: str, webhook_id: str) -> Webhook | None:
+        async with self._read() as conn:
+            return await _get_webhook(conn, team_id, webhook_id)
+
+    async def list_webhooks(
+        self, team_id: str, *, active: bool | None, page: PageRequest
+    ) -> Page[Webhook]:
+        query = sa.select(webhooks).where(webhooks.c.team_id == team_id)
+        if active is not None:
+            query = query.where(webhooks.c.is_active == active)
+        query = _paginate(query, webhooks, page)
+        async with self._read() as conn:
+            rows = (await conn.execute(query)).all()
+        return _page([_webhook_from_row(r) for r in rows], page)
+
+    async def update_webhook(
+        self, team_id: str, webhook_id: str, changes: WebhookChanges, now: datetime
+    ) -> Webhook | None:
+        values: dict[str, Any] = {"updated_at": now}
+        if changes.name is not None:
+            values["name"] = changes.name
+        if changes.url is not None:
+            values["url"] = changes.url
+        if changes.events is not None:
+            values["events"] = list(changes.events)
+        if changes.is_active is not None:
+            values["is_active"] = changes.is_active
+        async with self._write() as conn:
+            result = await conn.execute(
+                webhooks.update()
+                .where(webhooks.c.team_id == team_id, webhooks.c.id == webhook_id)
+                .values(**values)
+            )
+            if result.rowcount == 0:
+                return None
+            if changes.events is not None:
+                await _replace_subscriptions(conn, team_id, webhook_id, changes.events)
+            return await _get_webhook(conn, team_id, webhook_id)
+
+    async def rotate_secret(
+        self,
+        team_id: str,
+        webhook_id: str,
+        new_secret_ciphertext: str,
+        previous_expires_at: datetime | None,
+        now: datetime,
+    ) -> Webhook | None:
+        # The right-hand sides see the row as it was: the old secret moves to "previous"
+        # in the same statement that installs the new one, so concurrent rotations cannot
+        # lose a secret that is still in use.
+        keep_old = previous_expires_at is not None
+        async with self._write() as conn:
+            result = await conn.execute(
+                webhooks.update()
+                .where(webhooks.c.team_id == team_id, webhooks.c.id == webhook_id)
+                .values(
+                    secret_ciphertext=new_secret_ciphertext,
+                    previous_secret_ciphertext=webhooks.c.secret_ciphertext if keep_old else None,
+                    previous_secret_expires_at=previous_expires_at,
+                    updated_at=now,
+                )
+            )
+            if result.rowcount == 0:
+                return None
+            return await _get_webhook(conn, team_id, webhook_id)
+
+    async def delete_webhook(self, team_id: str, webhook_id: str) -> bool:
+        async with self._write() as conn:
+            await conn.execute(
+                webhook_subscriptions.delete().where(
+                    webhook_subscriptions.c.webhook_id == webhook_id,
+                    webhook_subscriptions.c.team_id == team_id,
+                )
+            )
+            result = await conn.execute(
+                webhooks.delete().where(webhooks.c.team_id == team_id, webhooks.c.id == webhook_id)
+            )
+            return result.rowcount > 0
+
+    async def subscribed_webhooks(self, team_id: str, event_type: str) -> list[Webhook]:
+        patterns = catalog.patterns_matching(event_type)
+        subscribed = (
+            sa.select(webhook_subscriptions.c.webhook_id)
+            .where(
+                webhook_subscriptions.c.team_id == team_id,
+                webhook_subscriptions.c.pattern.in_(patterns),
+            )
+            .distinct()
+        )
+        query = (
+            sa.select(webhooks)
+            .where(
+                webhooks.c.team_id == team_id,
+                webhooks.c.is_active.is_(True),
+                webhooks.c.id.in_(subscribed),
+            )
+            .order_by(webhooks.c.created_at, webhooks.c.id)
+        )
+        async with self._read() as conn:
+            rows = (await conn.execute(query)).all()
+        return [_webhook_from_row(r) for r in rows]
+
+
+# -- row mapping and query helpers ---------------------------------------------------------
+
+
+def _key_values(key: ApiKey) -> dict[str, Any]:
+    return {
+        "id": key.id,
+        "team_id": key.team_id,
+        "name": key.name,
+        "kind": key.kind.value,
+        "mode": key.mode.value,
+        "prefix": key.prefix,
+        "last4": key.last4,
+        "key_hash": key.key_hash,
+        "created_at": key.created_at,
+        "last_used_at": key.last_used_at,
+        "revoked_at": key.revoked_at,
+    }
+
+
+def _key_from_row(row: sa.Row[Any]) -> ApiKey:
+    return ApiKey(
+        id=row.id,
+        team_id=row.team_id,
+        name=row.name,
+        kind=KeyKind(row.kind),
+        mode=KeyMode(row.mode),
+        prefix=row.prefix,
+        last4=row.last4,
+        key_hash=row.key_hash,
+        created_at=row.created_at,
+        last_used_at=row.last_used_at,
+        revoked_at=row.revoked_at,
+    )
+
+
+def _webhook_from_row(row: sa.Row[Any]) -> Webhook:
+    return Webhook(
+        id=row.id,
+        team_id=row.team_id,
+        name=row.name,
+        url=row.url,
+        events=tuple(row.events),
+        is_active=bool(row.is_active),
+        secret_ciphertext=row.secret_ciphertext,
+        previous_secret_ciphertext=row.previous_secret_ciphertext,
+        previous_secret_expires_at=row.previous_secret_expires_at,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
+
+
+async def _get_webhook(conn: AsyncConnection, team_id: str, webhook_id: str) -> Webhook | None:
+    row = (
+        await conn.execute(
+            sa.select(webhooks).where(webhooks.c.team_id == team_id, webhooks.c.id == webhook_id)
+        )
+    ).first()
+    return None if row is None else _webhook_from_row(row)
+
+
+async def _replace_subscriptions(
+    conn: AsyncConnection, team_id: str, webhook_id: str, patterns: Sequence[str]
+) -> None:
+    await conn.execute(
+        webhook_subscriptions.delete().where(webhook_subscriptions.c.webhook_id == webhook_id)
+    )
+    await conn.execute(
+        webhook_subscriptions.insert(),
+        [{"webhook_id": webhook_id, "team_id": team_id, "pattern": p} for p in patterns],
+    )
+
+
+def _paginate(query: sa.Select[Any], table: sa.Table, page: PageRequest) -> sa.Select[Any]:
+    """Newest first; one extra row tells whether another page follows."""
+    if page.after is not None:
+        query = query.where(
+            sa.tuple_(table.c.created_at, table.c.id)
+            < sa.tuple_(
+                sa.literal(page.after.created_at, table.c.created_at.type),
+                sa.literal(page.after.id, table.c.id.type),
+            )
+        )
+    return query.order_by(table.c.created_at.desc(), table.c.id.desc()).limit(page.limit + 1)
+
+
+def _page(items: list[_T], page: PageRequest) -> Page[_T]:
+    return Page(items=items[: page.limit], has_more=len(items) > page.limit)

@@ -1,0 +1,124 @@
+"""Shared fixtures: a real database per backend (SQLite file, PostgreSQL server), the container,
+the app over ASGI, and a team with its keys.
+
+PostgreSQL is not optional: the suite fails when 127.0.0.1:5432 cannot be reached. Set
+``CSTAR_TEST_SKIP_POSTGRES=1`` to skip the PostgreSQL runs on a laptop without it; CI ignores it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import asyncpg
+import httpx
+import pytest
+from cryptography.fernet import Fernet
+
+from cstar.server.api.app import create_app
+from cstar.server.bootstrap import Container, open_container
+from cstar.server.config import Settings
+from cstar.server.services.teams import CreatedTeam
+
+PG_ADMIN_URL = os.environ.get(
+    "CSTAR_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+BACKENDS = ["sqlite", "postgres"]
+TABLES = ("webhook_subscriptions", "webhooks", "api_keys", "teams", "meta")
+
+
+def _pg_url(database: str) -> str:
+    base, _, _ = PG_ADMIN_URL.rpartition("/")
+    return f"{base}/{database}"
+
+
+async def _pg_admin(sql: str) -> None:
+    conn = await asyncpg.connect(PG_ADMIN_URL.replace("postgresql://", "postgres://", 1))
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(scope="session")
+def pg_database() -> Iterator[str]:
+    """A fresh PostgreSQL database for this test session, dropped at the end."""
+    if os.environ.get("CSTAR_TEST_SKIP_POSTGRES") == "1" and os.environ.get("CI") != "true":
+        pytest.skip("CSTAR_TEST_SKIP_POSTGRES=1")
+    name = f"cstar_test_{os.getpid()}_{secrets.token_hex(4)}"
+    try:
+        asyncio.run(_pg_admin(f'CREATE DATABASE "{name}"'))
+    except (OSError, asyncpg.PostgresError) as exc:
+        pytest.fail(
+            f"PostgreSQL is required for the test suite and is not reachable at {PG_ADMIN_URL}: "
+            f"{exc!r}. Start it with: pg_ctlcluster --skip-systemctl-redirect "
+            "$(ls /etc/postgresql) main start",
+            pytrace=False,
+        )
+    yield _pg_url(name)
+    asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(scope="session")
+def master_key() -> str:
+    return Fernet.generate_key().decode()
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def database_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
+    if backend == "sqlite":
+        yield f"sqlite:///{tmp_path / 'cstar.db'}"
+        return
+    url = request.getfixturevalue("pg_database")
+    asyncio.run(_truncate(url))
+    yield url
+
+
+async def _truncate(url: str) -> None:
+    conn = await asyncpg.connect(url.replace("postgresql://", "postgres://", 1))
+    try:
+        exists = await conn.fetchval("SELECT to_regclass('public.teams') IS NOT NULL")
+        if exists:
+            await conn.execute(f"TRUNCATE {', '.join(TABLES)} CASCADE")
+    finally:
+        await conn.close()
+
+
+@pytest.fixture
+def settings(database_url: str, master_key: str) -> Settings:
+    return Settings(database_url=database_url, master_keys=(master_key,))
+
+
+@pytest.fixture
+async def container(settings: Settings) -> AsyncIterator[Container]:
+    opened = await open_container(settings, bootstrap=False)
+    try:
+        yield opened
+    finally:
+        await opened.aclose()
+
+
+@pytest.fixture
+async def client(settings: Settings, container: Container) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(settings, container=container)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+        yield http
+
+
+@pytest.fixture
+async def team(container: Container) -> CreatedTeam:
+    return await container.teams.create_team("Acme Support")
+
+
+@pytest.fixture
+async def other_team(container: Container) -> CreatedTeam:
+    return await container.teams.create_team("Other Corp")

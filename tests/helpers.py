@@ -1,0 +1,58 @@
+"""Small helpers shared by tests."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+import httpx
+
+from cstar.server.config import RateLimit, Settings
+
+
+def bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+def with_rate_limit(settings: Settings, limit: int, window: int = 60) -> Settings:
+    return replace(settings, rate_limit=RateLimit(limit, window))
+
+
+def assert_error(
+    response: httpx.Response,
+    status: int,
+    type_: str,
+    code: str,
+    *,
+    param: str | None = None,
+    message: str | None = None,
+) -> dict[str, Any]:
+    """The response is the seed's error envelope with these values, and nothing leaked."""
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert body["success"] is False
+    assert set(body) == {"success", "error", "meta"}
+    error = body["error"]
+    assert error["type"] == type_, body
+    assert error["code"] == code, body
+    assert error["request_id"].startswith("req_")
+    assert error["request_id"] == response.headers["x-request-id"]
+    assert isinstance(error["message"], str)
+    assert error["message"]
+    assert set(body["meta"]) == {"timestamp"}
+    if param is not None:
+        assert error.get("param") == param, body
+    if message is not None:
+        assert error["message"] == message, body
+    assert "Traceback" not in response.text
+    return error
+
+
+def assert_success(response: httpx.Response, status: int = 200) -> Any:
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert body["success"] is True
+    assert body["meta"]["requestId"].startswith("req_")
+    assert body["meta"]["requestId"] == response.headers["x-request-id"]
+    assert body["meta"]["timestamp"].endswith("Z")
+    return body["data"]
