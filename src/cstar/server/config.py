@@ -99,10 +99,11 @@ class Settings:
             master_keys=keys,
             master_key_file=Path(key_file) if key_file else None,
             rate_limit=RateLimit.parse(
-                env.get("CSTAR_RATE_LIMIT", "1000/60s"), name="CSTAR_RATE_LIMIT"
+                env.get("CSTAR_RATE_LIMIT", "").strip() or "1000/60s", name="CSTAR_RATE_LIMIT"
             ),
             auth_failure_limit=RateLimit.parse(
-                env.get("CSTAR_AUTH_FAILURE_LIMIT", "100/60s"), name="CSTAR_AUTH_FAILURE_LIMIT"
+                env.get("CSTAR_AUTH_FAILURE_LIMIT", "").strip() or "100/60s",
+                name="CSTAR_AUTH_FAILURE_LIMIT",
             ),
             max_body_bytes=_int(env, "CSTAR_MAX_BODY_BYTES", 256 * 1024, minimum=1024),
             dashboard_base_url=env.get("CSTAR_DASHBOARD_URL", "").strip()

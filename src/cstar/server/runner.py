@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 import sys
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator
+from contextlib import contextmanager
 from typing import Any, TextIO
 
 import uvicorn
@@ -62,10 +64,44 @@ def announce(container: Container, out: TextIO) -> None:
     out.flush()
 
 
+class _Server(uvicorn.Server):
+    """uvicorn's server without its own signal capture: the runner owns SIGINT and SIGTERM, so
+    that shutdown finishes our cleanup and exits 0 instead of re-raising the signal."""
+
+    @contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+class Shutdown:
+    """First SIGINT/SIGTERM: stop gracefully. A second one: stop now."""
+
+    def __init__(self) -> None:
+        self.requested = asyncio.Event()
+        self.server: uvicorn.Server | None = None
+
+    def install(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, self.trigger, sig)
+
+    def trigger(self, sig: int) -> None:
+        if self.requested.is_set() and self.server is not None:
+            self.server.force_exit = True
+        log.info("received %s, shutting down", signal.Signals(sig).name)
+        self.requested.set()
+        if self.server is not None:
+            self.server.should_exit = True
+
+
 async def serve(settings: Settings, *, host: str, port: int, out: TextIO = sys.stdout) -> None:
+    shutdown = Shutdown()
+    shutdown.install()
     container = await open_container(settings)
     try:
         announce(container, out)
+        if shutdown.requested.is_set():
+            return
         app = create_app(settings, container=container)
         config = uvicorn.Config(
             app,
@@ -76,7 +112,8 @@ async def serve(settings: Settings, *, host: str, port: int, out: TextIO = sys.s
             lifespan="on",
             server_header=False,
         )
-        server = uvicorn.Server(config)
+        server = _Server(config)
+        shutdown.server = server
         task = asyncio.create_task(server.serve())
         # uvicorn exposes only a flag for "listening"; poll it briefly during startup.
         while not server.started and not task.done():  # noqa: ASYNC110

@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.routing import APIRoute
 from starlette.middleware import Middleware
 from starlette.types import Scope
 
@@ -27,6 +28,12 @@ def _auth_parts(scope: Scope) -> AuthParts:
         key_limiter=container.key_limiter,
         failure_limiter=container.auth_failure_limiter,
     )
+
+
+def _operation_id(route: APIRoute) -> str:
+    """``createWebhook`` rather than FastAPI's ``create_webhook_api_v1_teams__teamId_...``."""
+    head, *rest = route.name.split("_")
+    return head + "".join(word.capitalize() for word in rest)
 
 
 def create_app(settings: Settings, *, container: Container | None = None) -> FastAPI:
@@ -52,6 +59,7 @@ def create_app(settings: Settings, *, container: Container | None = None) -> Fas
         openapi_url="/api/v1/openapi.json",
         docs_url="/docs",
         redoc_url=None,
+        generate_unique_id_function=_operation_id,
         middleware=[
             Middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes),
             Middleware(AuthMiddleware, parts=_auth_parts),

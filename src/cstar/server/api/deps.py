@@ -46,10 +46,8 @@ ContainerDep = Annotated[Container, Depends(get_container)]
 KeyDep = Annotated[ApiKey, Depends(get_api_key)]
 RequestIdDep = Annotated[str, Depends(get_request_id)]
 PageDep = Annotated[PageRequest, Depends(get_page)]
-TeamId = Annotated[str, Path(alias="teamId", max_length=64, description="Your team id (UUID)")]
-WebhookId = Annotated[
-    str, Path(alias="webhookId", max_length=64, description="The webhook ID (whk_ prefix)")
-]
+TeamId = Annotated[str, Path(alias="teamId", description="Your team id (UUID)")]
+WebhookId = Annotated[str, Path(alias="webhookId", description="The webhook ID (whk_ prefix)")]
 
 _ERROR_TEXT = {
     400: "Invalid request: a parameter is missing or invalid (`param` names it)",
@@ -58,6 +56,7 @@ _ERROR_TEXT = {
     404: "Not found",
     413: "Request body too large",
     429: "Rate limit exceeded (see `Retry-After`)",
+    503: "The database is unavailable (see `Retry-After`)",
 }
 
 
@@ -66,6 +65,6 @@ def responses(
 ) -> dict[int | str, dict[str, Any]]:
     """The documented responses of a route: its success and the errors it can answer."""
     table: dict[int | str, dict[str, Any]] = {success: {"model": model, "description": description}}
-    for status in sorted({401, 429, *errors}):
+    for status in sorted({401, 429, 503, *errors}):
         table[status] = {"model": ErrorEnvelope, "description": _ERROR_TEXT[status]}
     return table

@@ -63,6 +63,7 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
     schemas = components.setdefault("schemas", {})
     for name in ("HTTPValidationError", "ValidationError"):
         schemas.pop(name, None)
+    components["headers"] = {**_HEADER_DOCS, "Retry-After": _RETRY_AFTER}
     components["securitySchemes"] = {
         "bearerAuth": {
             "type": "http",
@@ -84,10 +85,11 @@ def _fix_operation(path: str, operation: dict[str, Any]) -> None:
     if authenticated:
         operation["security"] = [{"bearerAuth": []}]
     for status, response in responses.items():
-        headers = response.setdefault("headers", {})
-        headers["X-Request-Id"] = _HEADER_DOCS["X-Request-Id"]
-        if authenticated and status not in {"401"}:
-            for name in ("X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset"):
-                headers[name] = _HEADER_DOCS[name]
+        names = ["X-Request-Id"]
+        if authenticated and status != "401":
+            names += ["X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset"]
         if status in {"429", "503"}:
-            headers["Retry-After"] = _RETRY_AFTER
+            names.append("Retry-After")
+        headers = response.setdefault("headers", {})
+        for name in names:
+            headers[name] = {"$ref": f"#/components/headers/{name}"}

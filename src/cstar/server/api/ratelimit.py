@@ -42,29 +42,40 @@ class FixedWindowLimiter:
         self._rate = rate
         self._clock = clock
         self._windows: dict[str, tuple[int, int]] = {}
+        #: Shared by new keys while the table is full of keys active in this window, so a flood
+        #: of new keys never evicts (and so resets) anybody's count.
+        self._overflow: tuple[int, int] = (0, 0)
+        #: The window in which stale entries were last swept: at most one sweep per window.
+        self._swept: int | None = None
 
     def _window(self) -> tuple[int, int, float]:
         now = self._clock().timestamp()
         start = int(now // self._rate.window_seconds) * self._rate.window_seconds
         return start, start + self._rate.window_seconds, now
 
+    def _count(self, key: str, start: int) -> int:
+        window_start, count = self._windows.get(key) or self._overflow_for(key)
+        return count if window_start == start else 0
+
+    def _overflow_for(self, key: str) -> tuple[int, int]:
+        return self._overflow if len(self._windows) >= _MAX_TRACKED else (0, 0)
+
     def hit(self, key: str) -> Decision:
         """Count one request for ``key`` and say whether it is within the limit."""
         start, end, now = self._window()
-        window_start, count = self._windows.get(key, (start, 0))
-        if window_start != start:
-            count = 0
-        count += 1
-        if len(self._windows) >= _MAX_TRACKED and key not in self._windows:
+        if key not in self._windows and len(self._windows) >= _MAX_TRACKED:
             self._forget_old(start)
-        self._windows[key] = (start, count)
+        count = self._count(key, start) + 1
+        if key in self._windows or len(self._windows) < _MAX_TRACKED:
+            self._windows[key] = (start, count)
+        else:
+            self._overflow = (start, count)
         return self._decision(count, end, now)
 
     def blocked_for(self, key: str) -> int:
         """Seconds until ``key`` may try again once its window is used up, else 0 (no count)."""
         start, end, now = self._window()
-        window_start, count = self._windows.get(key, (start, 0))
-        if window_start != start or count < self._rate.limit:
+        if self._count(key, start) < self._rate.limit:
             return 0
         return max(1, math.ceil(end - now))
 
@@ -79,7 +90,8 @@ class FixedWindowLimiter:
         )
 
     def _forget_old(self, current_start: int) -> None:
+        if self._swept == current_start:
+            return
+        self._swept = current_start
         for key in [k for k, (s, _) in self._windows.items() if s != current_start]:
             del self._windows[key]
-        if len(self._windows) >= _MAX_TRACKED:
-            self._windows.clear()

@@ -71,6 +71,8 @@ def clean_url(url: str, *, dev: bool) -> str:
 def clean_events(value: str | Sequence[str]) -> tuple[str, ...]:
     """Accept ``"a,b"`` (REST docs) or ``["a", "b"]`` (SDK); answer a de-duplicated tuple."""
     items = value.split(",") if isinstance(value, str) else list(value)
+    if len(items) > EVENTS_MAX:
+        raise InvalidParameter("events", f"events may list at most {EVENTS_MAX} event types")
     patterns: list[str] = []
     for item in items:
         pattern = item.strip()
@@ -84,6 +86,4 @@ def clean_events(value: str | Sequence[str]) -> tuple[str, ...]:
             patterns.append(pattern)
     if not patterns:
         raise InvalidParameter("events", "events must name at least one event type")
-    if len(patterns) > EVENTS_MAX:
-        raise InvalidParameter("events", f"events may list at most {EVENTS_MAX} event types")
     return tuple(patterns)

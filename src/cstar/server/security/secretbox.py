@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 import stat
 from collections.abc import Sequence
 from pathlib import Path
@@ -73,13 +74,21 @@ def load_or_create_key_file(path: Path) -> str:
         pass
     path.parent.mkdir(parents=True, exist_ok=True)
     key = Fernet.generate_key()
+    # Write the whole key to a private temporary file, then link it into place: the link either
+    # creates the complete file or fails because another process won the race (use theirs).
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        # Another process created it between our read and our create: use theirs.
-        return _read_key_file(path)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(key + b"\n")
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(key + b"\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        try:
+            os.link(temporary, path)
+        except FileExistsError:
+            return _read_key_file(path)
+    finally:
+        temporary.unlink(missing_ok=True)
     log.warning(
         "generated a new master key at %s (mode 0600); back it up: without it the signing "
         "secrets in the database cannot be decrypted",

@@ -14,7 +14,7 @@ from cstar.server.domain.models import KeyKind, KeyMode
 
 router = APIRouter(prefix="/api/v1/teams/{teamId}/keys", tags=["API keys"])
 
-KeyId = Annotated[str, Path(alias="keyId", max_length=64, description="The key ID (key_ prefix)")]
+KeyId = Annotated[str, Path(alias="keyId", description="The key ID (key_ prefix)")]
 
 
 @router.get(
