@@ -27,7 +27,17 @@ PG_ADMIN_URL = os.environ.get(
     "CSTAR_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
 BACKENDS = ["sqlite", "postgres"]
-TABLES = ("webhook_subscriptions", "webhooks", "api_keys", "teams", "meta")
+TABLES = (
+    "delivery_attempts",
+    "deliveries",
+    "idempotency_keys",
+    "events",
+    "webhook_subscriptions",
+    "webhooks",
+    "api_keys",
+    "teams",
+    "meta",
+)
 
 
 def _pg_url(database: str) -> str:

@@ -12,7 +12,20 @@ from cstar.server.services.teams import CreatedTeam
 from tests.helpers import assert_error, assert_success, bearer
 
 ISO_Z = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
-WEBHOOK_FIELDS = {"id", "name", "url", "events", "isActive", "createdAt", "updatedAt"}
+WEBHOOK_FIELDS = {
+    "id",
+    "name",
+    "url",
+    "events",
+    "isActive",
+    "createdAt",
+    "updatedAt",
+    "consecutiveFailures",
+    "lastDeliveryAt",
+    "lastDeliveryStatus",
+    "disabledReason",
+    "disabledAt",
+}
 
 
 def base(team: CreatedTeam) -> str:

@@ -62,6 +62,13 @@ OPERATIONS = [
     ("DELETE", "/api/v1/teams/{teamId}/keys/{keyId}"),
     ("GET", "/api/v1/events"),
     ("GET", "/healthz"),
+    ("POST", "/api/v1/teams/{teamId}/events"),
+    ("POST", "/api/v1/teams/{teamId}/webhooks/trigger-test"),
+    ("POST", "/api/v1/teams/{teamId}/webhooks/{webhookId}/test"),
+    ("GET", "/api/v1/teams/{teamId}/webhooks/{webhookId}/deliveries"),
+    ("POST", "/api/v1/teams/{teamId}/webhooks/{webhookId}/recover"),
+    ("GET", "/api/v1/teams/{teamId}/deliveries/{deliveryId}"),
+    ("POST", "/api/v1/teams/{teamId}/deliveries/{deliveryId}/resend"),
 ]
 EXCLUDED = [
     # Schema-valid data can still break a documented rule (an https URL to a private address,

@@ -54,5 +54,31 @@ def serve(
         pass
 
 
+def worker(
+    dev: bool = typer.Option(
+        False, "--dev", help="Development mode: allow http:// and private or loopback targets."
+    ),
+) -> None:
+    """Run a dispatcher only (no API): as many as needed, sharing one database."""
+    require_server_extra()
+    from cstar.server.bootstrap import StartupError
+    from cstar.server.config import ConfigError, Settings
+    from cstar.server.runner import configure_logging, run_async
+    from cstar.server.runner import work as run_worker
+
+    try:
+        settings = Settings.from_env(dev=True if dev else None)
+    except ConfigError as exc:
+        raise fail(str(exc)) from None
+    configure_logging(settings.log_level)
+    try:
+        run_async(lambda: run_worker(settings))
+    except StartupError as exc:
+        raise fail(str(exc)) from None
+    except KeyboardInterrupt:
+        pass
+
+
 def register(app: typer.Typer) -> None:
     app.command()(serve)
+    app.command()(worker)

@@ -8,18 +8,26 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import timedelta
 
 from sqlalchemy.exc import SQLAlchemyError
 
 from cstar.server.api.ratelimit import FixedWindowLimiter
 from cstar.server.config import ConfigError, Settings
+from cstar.server.dispatch.dispatcher import DispatchConfig, Dispatcher
+from cstar.server.dispatch.retry import RetryPolicy
+from cstar.server.dispatch.sender import Sender
+from cstar.server.dispatch.wakeup import Waker
 from cstar.server.domain.clock import Clock, utc_now
 from cstar.server.security.secretbox import SecretBox, load_or_create_key_file
+from cstar.server.services.deliveries import DeliveryService
+from cstar.server.services.events import EventService
 from cstar.server.services.keys import KeyService
 from cstar.server.services.teams import CreatedTeam, TeamService
 from cstar.server.services.webhooks import WebhookService
 from cstar.server.store import migrate
 from cstar.server.store.contract import StoreError
+from cstar.server.store.deliveries import SqlDeliveryStore
 from cstar.server.store.engine import Engines, create_engines
 from cstar.server.store.sql import SqlStore
 
@@ -38,16 +46,46 @@ class Container:
     clock: Clock
     engines: Engines
     store: SqlStore
+    delivery_store: SqlDeliveryStore
     box: SecretBox
+    sender: Sender
+    waker: Waker
+    policy: RetryPolicy
     teams: TeamService
     keys: KeyService
     webhooks: WebhookService
+    events: EventService
+    deliveries: DeliveryService
     key_limiter: FixedWindowLimiter
     auth_failure_limiter: FixedWindowLimiter
     #: The team created on the very first start (its keys are printed once), else None.
     bootstrap_team: CreatedTeam | None = None
 
+    def dispatcher(self, *, worker_id: str | None = None) -> Dispatcher:
+        """A dispatcher over this container's database, secrets and HTTP pool."""
+        s = self.settings
+        return Dispatcher(
+            store=self.delivery_store,
+            box=self.box,
+            sender=self.sender,
+            policy=self.policy,
+            waker=self.waker,
+            clock=self.clock,
+            config=DispatchConfig(
+                concurrency=s.dispatch_concurrency,
+                endpoint_concurrency=s.endpoint_concurrency,
+                lease=timedelta(seconds=s.lease_seconds),
+                delivery_timeout=s.delivery_timeout,
+                poll_interval=s.effective_poll_interval(),
+                disable_after=timedelta(seconds=s.disable_after),
+                log_retention=timedelta(seconds=s.log_retention),
+            ),
+            worker_id=worker_id,
+        )
+
     async def aclose(self) -> None:
+        await self.waker.close()
+        await self.sender.close()
         await self.engines.dispose()
 
 
@@ -71,7 +109,9 @@ async def open_container(
 ) -> Container:
     """Connect, migrate, load the master key, and (first start only) create a team."""
     try:
-        engines = create_engines(settings.database_url)
+        engines = create_engines(
+            settings.database_url, sqlite_synchronous=settings.sqlite_synchronous
+        )
     except ConfigError as exc:
         raise StartupError(str(exc)) from exc
     try:
@@ -88,20 +128,55 @@ async def open_container(
             await _check_master_key(store, box)
         except StoreError as exc:
             raise StartupError(f"cannot use the database: {_reason(exc)}") from exc
+        delivery_store = SqlDeliveryStore(engines)
+        sender = Sender(
+            timeout=settings.delivery_timeout,
+            max_response_bytes=settings.max_response_bytes,
+            allow_private=settings.dev,
+            pool_size=settings.dispatch_concurrency,
+        )
+        await sender.start()
+        waker = Waker(settings.database_url)
+        await waker.start()
+        webhooks = WebhookService(store, box, clock, dev=settings.dev)
         container = Container(
             settings=settings,
             clock=clock,
             engines=engines,
             store=store,
+            delivery_store=delivery_store,
             box=box,
+            sender=sender,
+            waker=waker,
+            policy=RetryPolicy(settings.retry_schedule),
             teams=TeamService(store, clock),
             keys=KeyService(store, clock),
-            webhooks=WebhookService(store, box, clock, dev=settings.dev),
+            webhooks=webhooks,
+            events=EventService(
+                store,
+                delivery_store,
+                waker,
+                clock,
+                dashboard_base_url=settings.dashboard_base_url,
+            ),
+            deliveries=DeliveryService(
+                store,
+                delivery_store,
+                webhooks,
+                sender,
+                waker,
+                clock,
+                dashboard_base_url=settings.dashboard_base_url,
+            ),
             key_limiter=FixedWindowLimiter(settings.rate_limit, clock),
             auth_failure_limiter=FixedWindowLimiter(settings.auth_failure_limit, clock),
         )
-        if bootstrap:
-            container.bootstrap_team = await container.teams.bootstrap()
+        try:
+            if bootstrap:
+                container.bootstrap_team = await container.teams.bootstrap()
+        except BaseException:
+            await container.aclose()
+            raise
         return container
     except BaseException:
         await engines.dispose()

@@ -43,6 +43,43 @@ class RateLimit:
         return cls(limit=int(count), window_seconds=seconds)
 
 
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+#: Delays between attempts: 15 attempts over about 3 days and 4 hours (see the README).
+DEFAULT_RETRY_SCHEDULE = "5s,30s,2m,10m,30m,1h,2h,4h,8h,12h,12h,12h,12h,12h"
+
+
+def parse_duration(text: str, *, name: str) -> float:
+    """``"500ms"``, ``"10s"``, ``"2m"``, ``"1h"``, ``"3d"`` (or bare seconds) as seconds."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*", text)
+    if not match:
+        raise ConfigError(
+            f"{name} must be a duration such as 500ms, 10s, 2m, 1h or 3d, got {text!r}"
+        )
+    return float(match.group(1)) * _UNITS[match.group(2) or "s"]
+
+
+def parse_schedule(text: str, *, name: str) -> tuple[float, ...]:
+    """A comma-separated list of durations: the delay before each retry."""
+    parts = [p for p in (s.strip() for s in text.split(",")) if p]
+    if not parts:
+        raise ConfigError(f"{name} must list at least one duration, such as 1s,5s,30s")
+    delays = tuple(parse_duration(p, name=name) for p in parts)
+    if any(d <= 0 for d in delays):
+        raise ConfigError(f"{name}: every delay must be positive, got {text!r}")
+    return delays
+
+
+def _duration(env: Mapping[str, str], name: str, default: float, *, minimum: float) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    value = parse_duration(raw, name=name)
+    if value < minimum:
+        raise ConfigError(f"{name} must be at least {minimum:g}s, got {raw!r}")
+    return value
+
+
 def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     raw = env.get(name)
     if raw is None or raw.strip() == "":
@@ -68,6 +105,15 @@ def _int(env: Mapping[str, str], name: str, default: int, *, minimum: int = 0) -
     return value
 
 
+def _choice(env: Mapping[str, str], name: str, default: str, allowed: tuple[str, ...]) -> str:
+    raw = env.get(name, "").strip().upper()
+    if not raw:
+        return default
+    if raw not in allowed:
+        raise ConfigError(f"{name} must be one of {', '.join(allowed)}, got {raw!r}")
+    return raw
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     """Everything the server is configured with."""
@@ -86,6 +132,28 @@ class Settings:
     #: Base of ``dashboard_url`` in ticket events (the helpdesk's ticket view).
     dashboard_base_url: str = "https://www.cstar.help"
     log_level: str = "INFO"
+    #: Delays before each retry; attempts = len(retry_schedule) + 1.
+    retry_schedule: tuple[float, ...] = field(
+        default_factory=lambda: parse_schedule(DEFAULT_RETRY_SCHEDULE, name="default")
+    )
+    delivery_timeout: float = 10.0
+    #: Requests in flight at once to one webhook endpoint.
+    endpoint_concurrency: int = 32
+    #: Deliveries one dispatcher process holds at once (claimed, in flight or being recorded).
+    dispatch_concurrency: int = 256
+    #: How long a claim protects a delivery; a dead worker's claims are retaken after it.
+    lease_seconds: float = 60.0
+    #: How often an idle worker looks for due work when nothing wakes it (SQLite across
+    #: processes; on PostgreSQL LISTEN/NOTIFY wakes workers and this is only the fallback).
+    poll_interval: float | None = None
+    #: A webhook that has only failed for this long is deactivated.
+    disable_after: float = 5 * 86400.0
+    #: Completed deliveries, their attempts and their events are deleted after this long.
+    log_retention: float = 30 * 86400.0
+    #: Bytes of each response body that are read and stored.
+    max_response_bytes: int = 4096
+    #: SQLite ``synchronous``: FULL survives power loss; NORMAL only process crashes.
+    sqlite_synchronous: str = "FULL"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -109,9 +177,35 @@ class Settings:
             dashboard_base_url=env.get("CSTAR_DASHBOARD_URL", "").strip()
             or "https://www.cstar.help",
             log_level=(env.get("CSTAR_LOG_LEVEL", "").strip() or "INFO").upper(),
+            retry_schedule=parse_schedule(
+                env.get("CSTAR_RETRY_SCHEDULE", "").strip() or DEFAULT_RETRY_SCHEDULE,
+                name="CSTAR_RETRY_SCHEDULE",
+            ),
+            delivery_timeout=_duration(env, "CSTAR_DELIVERY_TIMEOUT", 10.0, minimum=0.1),
+            endpoint_concurrency=_int(env, "CSTAR_ENDPOINT_CONCURRENCY", 32, minimum=1),
+            dispatch_concurrency=_int(env, "CSTAR_DISPATCH_CONCURRENCY", 256, minimum=1),
+            lease_seconds=_duration(env, "CSTAR_LEASE", 60.0, minimum=1.0),
+            poll_interval=(
+                _duration(env, "CSTAR_POLL_INTERVAL", 0.05, minimum=0.001)
+                if env.get("CSTAR_POLL_INTERVAL", "").strip()
+                else None
+            ),
+            disable_after=_duration(env, "CSTAR_DISABLE_AFTER", 5 * 86400.0, minimum=1.0),
+            log_retention=_duration(env, "CSTAR_LOG_RETENTION", 30 * 86400.0, minimum=60.0),
+            max_response_bytes=_int(env, "CSTAR_MAX_RESPONSE_BYTES", 4096, minimum=0),
+            sqlite_synchronous=_choice(
+                env, "CSTAR_SQLITE_SYNCHRONOUS", "FULL", ("FULL", "NORMAL", "EXTRA")
+            ),
         )
         clean = {k: v for k, v in overrides.items() if v is not None}
         return replace(settings, **clean) if clean else settings
+
+    def effective_poll_interval(self) -> float:
+        """Idle polling: 50 ms on SQLite (no cross-process wake-up), 1 s on PostgreSQL (where
+        LISTEN/NOTIFY wakes workers and polling is only a fallback)."""
+        if self.poll_interval is not None:
+            return self.poll_interval
+        return 0.05 if sqlite_path(self.database_url) is not None else 1.0
 
     def resolved_master_key_file(self) -> Path:
         """The key file: explicit, else beside the SQLite file, else the working directory."""

@@ -94,14 +94,21 @@ class Shutdown:
             self.server.should_exit = True
 
 
-async def serve(settings: Settings, *, host: str, port: int, out: TextIO = sys.stdout) -> None:
+async def serve(
+    settings: Settings, *, host: str, port: int, dispatch: bool = True, out: TextIO = sys.stdout
+) -> None:
+    """API, dashboard and (unless ``dispatch`` is off) the dispatcher, in one process."""
     shutdown = Shutdown()
     shutdown.install()
     container = await open_container(settings)
+    dispatcher = container.dispatcher() if dispatch else None
+    dispatching: asyncio.Task[None] | None = None
     try:
         announce(container, out)
         if shutdown.requested.is_set():
             return
+        if dispatcher is not None:
+            dispatching = asyncio.create_task(dispatcher.run(), name="cstar-dispatcher")
         app = create_app(settings, container=container)
         config = uvicorn.Config(
             app,
@@ -127,6 +134,34 @@ async def serve(settings: Settings, *, host: str, port: int, out: TextIO = sys.s
             )
             out.flush()
         await task
+    finally:
+        if dispatcher is not None and dispatching is not None:
+            dispatcher.stop()
+            await dispatching
+        await container.aclose()
+
+
+async def work(settings: Settings, *, out: TextIO = sys.stdout) -> None:
+    """The dispatcher alone (``cstar worker``): run as many as needed, on any number of hosts."""
+    shutdown = Shutdown()
+    shutdown.install()
+    container = await open_container(settings, bootstrap=False)
+    try:
+        dispatcher = container.dispatcher()
+        print(
+            f"cStar Webhooks {__version__} worker {dispatcher.worker_id}\n"
+            f"  database:   {describe_database(settings.database_url)}\n"
+            "Dispatching deliveries (Ctrl-C or SIGTERM to stop)",
+            file=out,
+        )
+        out.flush()
+        running = asyncio.create_task(dispatcher.run(), name="cstar-dispatcher")
+        stop = asyncio.create_task(shutdown.requested.wait())
+        await asyncio.wait({running, stop}, return_when=asyncio.FIRST_COMPLETED)
+        dispatcher.stop()
+        await running
+        stop.cancel()
+        log.info("worker stopped after %d attempts", dispatcher.recorded)
     finally:
         await container.aclose()
 

@@ -136,6 +136,15 @@ class WebhookOut(BaseModel):
     isActive: bool
     createdAt: datetime
     updatedAt: datetime
+    consecutiveFailures: int = Field(description="Failed attempts since the last successful one")
+    lastDeliveryAt: datetime | None = Field(description="When the last attempt was made")
+    lastDeliveryStatus: int | None = Field(
+        description="HTTP status of the last attempt; null if it got no response"
+    )
+    disabledReason: str | None = Field(
+        description="Why the system deactivated this webhook (410 Gone, or failing too long)"
+    )
+    disabledAt: datetime | None
 
 
 class WebhookWithSecretOut(WebhookOut):
@@ -226,4 +235,131 @@ class EventTypeListEnvelope(Envelope[list[EventTypeOut]]):
 
 
 class HealthEnvelope(Envelope[Health]):
+    pass
+
+
+# -- events and deliveries -----------------------------------------------------------------------
+
+
+class PublishEvent(_Body):
+    type: str = Field(max_length=100, description="Event type", examples=["ticket.created"])
+    data: dict[str, Any] = Field(
+        description="The event's `data` object, snake_case, sent as is in the envelope",
+        examples=[{"ticket": {"id": "tkt_123", "title": "Cannot log in", "status": "new"}}],
+    )
+    idempotency_key: str | None = Field(
+        None,
+        alias="idempotencyKey",
+        max_length=255,
+        description="Publishing again with the same key within 24 h returns the first event "
+        "and queues nothing new",
+    )
+
+
+class EventRef(_Body):
+    event: str = Field(max_length=100, description="Event type", examples=["ticket.created"])
+
+
+class Recover(_Body):
+    since: datetime = Field(
+        description="Re-queue the webhook's failed deliveries created at or after this time "
+        "(ISO 8601 with a timezone)",
+        examples=["2026-11-20T00:00:00Z"],
+    )
+
+
+class PublishedOut(BaseModel):
+    id: str = Field(examples=["evt_ticket_created_1774583010044_abc12345"])
+    type: str
+    createdAt: datetime
+    deliveriesQueued: int = Field(description="Deliveries queued for this event")
+    replayed: bool = Field(description="True when an idempotency key returned an earlier event")
+
+
+class QueuedDeliveryOut(BaseModel):
+    deliveryId: str
+    webhookId: str
+
+
+class TriggerTestOut(BaseModel):
+    event: str = Field(examples=["ticket.created"])
+    eventId: str
+    test: Literal[True]
+    deliveries: list[QueuedDeliveryOut]
+    deliveredTo: int = Field(description="How many webhooks the test event was queued for")
+
+
+class TestSendOut(BaseModel):
+    deliveryId: str
+    event: str
+    url: str
+    success: bool
+    status: int | None = Field(description="HTTP status of the answer; null if none came")
+    responseTimeMs: int
+    error: str | None
+
+
+class DeliveryOut(BaseModel):
+    id: str = Field(examples=["dlv_9f3c2a7d1e5b4c6a8f0e2d4b"])
+    eventId: str
+    eventType: str
+    webhookId: str
+    status: Literal["pending", "paused", "succeeded", "failed"]
+    attemptCount: int
+    nextAttemptAt: datetime | None
+    lastStatus: int | None
+    lastError: str | None
+    createdAt: datetime
+    updatedAt: datetime
+    completedAt: datetime | None
+
+
+class AttemptOut(BaseModel):
+    attempt: int
+    startedAt: datetime
+    durationMs: int
+    status: int | None
+    success: bool
+    error: str | None
+    url: str
+    requestHeaders: dict[str, str] = Field(description="As sent (signature included)")
+    responseBody: str | None = Field(description="The first bytes of the answer")
+
+
+class DeliveryDetailOut(DeliveryOut):
+    payload: Any = Field(description="The exact JSON body every attempt sent")
+    attempts: list[AttemptOut]
+
+
+class RecoveredOut(BaseModel):
+    webhookId: str
+    since: datetime
+    requeued: int
+
+
+class PublishedEnvelope(Envelope[PublishedOut]):
+    pass
+
+
+class TriggerTestEnvelope(Envelope[TriggerTestOut]):
+    pass
+
+
+class TestSendEnvelope(Envelope[TestSendOut]):
+    pass
+
+
+class DeliveryEnvelope(Envelope[DeliveryOut]):
+    pass
+
+
+class DeliveryListEnvelope(Envelope[list[DeliveryOut]]):
+    pass
+
+
+class DeliveryDetailEnvelope(Envelope[DeliveryDetailOut]):
+    pass
+
+
+class RecoveredEnvelope(Envelope[RecoveredOut]):
     pass

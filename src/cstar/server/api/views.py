@@ -5,10 +5,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+import orjson
+
 from cstar.events import CATEGORIES, EventType, sample_data
-from cstar.server.domain.clock import iso_z
+from cstar.server.domain.clock import iso_z, iso_z_ms
+from cstar.server.domain.deliveries import Attempt, Delivery
 from cstar.server.domain.models import ApiKey, Webhook
 from cstar.server.domain.pagination import Page
+from cstar.server.services.deliveries import DeliveryDetail, TestSendResult
+from cstar.server.store.contract import PublishOutcome
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -24,6 +29,11 @@ def webhook(w: Webhook) -> dict[str, Any]:
         "isActive": w.is_active,
         "createdAt": iso_z(w.created_at),
         "updatedAt": iso_z(w.updated_at),
+        "consecutiveFailures": w.consecutive_failures,
+        "lastDeliveryAt": _iso(w.last_delivery_at),
+        "lastDeliveryStatus": w.last_delivery_status,
+        "disabledReason": w.disabled_reason,
+        "disabledAt": _iso(w.disabled_at),
     }
 
 
@@ -69,4 +79,78 @@ def event_type(e: EventType, *, dashboard_base_url: str) -> dict[str, Any]:
         "action": e.action,
         "description": e.description,
         "sample": sample_data(e.name, dashboard_base_url=dashboard_base_url),
+    }
+
+
+def delivery(d: Delivery) -> dict[str, Any]:
+    return {
+        "id": d.id,
+        "eventId": d.event_id,
+        "eventType": d.event_type,
+        "webhookId": d.webhook_id,
+        "status": d.status.value,
+        "attemptCount": d.attempts,
+        "nextAttemptAt": _iso(d.next_attempt_at),
+        "lastStatus": d.last_status_code,
+        "lastError": d.last_error,
+        "createdAt": iso_z(d.created_at),
+        "updatedAt": iso_z(d.updated_at),
+        "completedAt": _iso(d.completed_at),
+    }
+
+
+def attempt(a: Attempt) -> dict[str, Any]:
+    return {
+        "attempt": a.attempt,
+        "startedAt": iso_z_ms(a.started_at),
+        "durationMs": a.duration_ms,
+        "status": a.status_code,
+        "success": a.success,
+        "error": a.error,
+        "url": a.url,
+        "requestHeaders": a.request_headers,
+        "responseBody": a.response_body,
+    }
+
+
+def delivery_detail(detail: DeliveryDetail) -> dict[str, Any]:
+    payload = orjson.loads(detail.event.payload) if detail.event is not None else None
+    return {
+        **delivery(detail.delivery),
+        "payload": payload,
+        "attempts": [attempt(a) for a in detail.attempts],
+    }
+
+
+def published(outcome: PublishOutcome) -> dict[str, Any]:
+    return {
+        "id": outcome.event.id,
+        "type": outcome.event.type,
+        "createdAt": iso_z(outcome.event.created_at),
+        "deliveriesQueued": len(outcome.queued),
+        "replayed": outcome.replayed,
+    }
+
+
+def trigger_test(outcome: PublishOutcome) -> dict[str, Any]:
+    return {
+        "event": outcome.event.type,
+        "eventId": outcome.event.id,
+        "test": True,
+        "deliveries": [
+            {"deliveryId": q.delivery_id, "webhookId": q.webhook_id} for q in outcome.queued
+        ],
+        "deliveredTo": len(outcome.queued),
+    }
+
+
+def test_send(result: TestSendResult) -> dict[str, Any]:
+    return {
+        "deliveryId": result.delivery_id,
+        "event": result.event,
+        "url": result.url,
+        "success": result.success,
+        "status": result.status,
+        "responseTimeMs": result.response_time_ms,
+        "error": result.error,
     }

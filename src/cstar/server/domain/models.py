@@ -62,3 +62,13 @@ class Webhook:
     #: During a rotation's grace period the old secret keeps signing beside the new one.
     previous_secret_ciphertext: str | None = None
     previous_secret_expires_at: datetime | None = None
+    #: Endpoint health: failures since the last success, and when that streak began.
+    consecutive_failures: int = 0
+    failing_since: datetime | None = None
+    last_delivery_at: datetime | None = None
+    #: HTTP status of the last attempt (``None`` when it got no response).
+    last_delivery_status: int | None = None
+    last_delivery_success: bool | None = None
+    #: Why and when the system (not a user) deactivated it.
+    disabled_reason: str | None = None
+    disabled_at: datetime | None = None

@@ -12,6 +12,7 @@ from datetime import datetime
 from enum import Enum
 from typing import Protocol
 
+from cstar.server.domain.deliveries import Attempt, Delivery, DeliveryStatus, Event
 from cstar.server.domain.models import ApiKey, KeyKind, Team, Webhook
 from cstar.server.domain.pagination import Page, PageRequest
 
@@ -111,4 +112,141 @@ class Store(Protocol):
 
     async def subscribed_webhooks(self, team_id: str, event_type: str) -> list[Webhook]:
         """Active webhooks of the team whose subscriptions match ``event_type``."""
+        ...
+
+
+# -- delivery -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class QueuedDelivery:
+    delivery_id: str
+    webhook_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class PublishOutcome:
+    event: Event
+    queued: list[QueuedDelivery]
+    #: True when an idempotency key matched an earlier event: nothing new was queued.
+    replayed: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedDelivery:
+    """A due delivery, leased to one worker, with everything needed to send it."""
+
+    delivery_id: str
+    team_id: str
+    event_id: str
+    event_type: str
+    webhook_id: str
+    url: str
+    payload: str
+    request_id: str | None
+    #: Attempts made before this one.
+    attempts: int
+    retry_index: int
+    secret_ciphertext: str
+    previous_secret_ciphertext: str | None
+    previous_secret_expires_at: datetime | None
+    lease_until: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptOutcome:
+    """One attempt and what it means for its delivery and its webhook."""
+
+    attempt: Attempt
+    status: DeliveryStatus
+    next_attempt_at: datetime | None
+    retry_index: int
+    #: Set when the endpoint asked to be removed (410 Gone): the webhook is deactivated.
+    deactivate_reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryFilter:
+    webhook_id: str | None = None
+    status: DeliveryStatus | None = None
+    event_type: str | None = None
+
+
+class DeliveryStore(Protocol):
+    # -- publishing --------------------------------------------------------------------------
+    async def publish(
+        self,
+        event: Event,
+        *,
+        patterns: Sequence[str],
+        idempotency_key: str | None,
+        idempotency_since: datetime,
+        now: datetime,
+    ) -> PublishOutcome:
+        """Store the event and one pending delivery per active subscribed webhook, in one
+        transaction (fanned out in bulk). A known idempotency key newer than
+        ``idempotency_since`` returns the first event instead."""
+        ...
+
+    # -- dispatching -------------------------------------------------------------------------
+    async def claim_due(
+        self,
+        *,
+        now: datetime,
+        limit: int,
+        lease_until: datetime,
+        worker_id: str,
+        exclude_webhooks: Sequence[str] = (),
+    ) -> list[ClaimedDelivery]:
+        """Lease up to ``limit`` due deliveries (oldest due first) of active webhooks whose
+        lease is free or expired, skipping the excluded (saturated) webhooks."""
+        ...
+
+    async def record(
+        self,
+        outcomes: Sequence[AttemptOutcome],
+        *,
+        worker_id: str,
+        now: datetime,
+        disable_failing_since: datetime,
+    ) -> list[str]:
+        """Store attempts and their deliveries' new state, update endpoint health, deactivate
+        webhooks that answered 410 or have only failed since ``disable_failing_since``. Returns
+        the ids of webhooks deactivated by this call."""
+        ...
+
+    async def release(self, delivery_ids: Sequence[str], *, worker_id: str) -> None:
+        """Give back leases without an attempt (graceful shutdown)."""
+        ...
+
+    async def next_due_at(self) -> datetime | None: ...
+
+    async def purge(self, *, completed_before: datetime, idempotency_before: datetime) -> int:
+        """Delete completed deliveries (and their attempts), and then events with no
+        delivery left, older than the cut-offs. Pending deliveries are never deleted."""
+        ...
+
+    # -- reading and re-queueing -------------------------------------------------------------
+    async def get_event(self, team_id: str, event_id: str) -> Event | None: ...
+
+    async def get_delivery(self, team_id: str, delivery_id: str) -> Delivery | None: ...
+
+    async def list_deliveries(
+        self, team_id: str, where: DeliveryFilter, page: PageRequest
+    ) -> Page[Delivery]: ...
+
+    async def list_attempts(self, delivery_id: str) -> list[Attempt]: ...
+
+    async def requeue(self, team_id: str, delivery_id: str, now: datetime) -> Delivery | None:
+        """Due again now with a fresh retry schedule (paused if its webhook is inactive)."""
+        ...
+
+    async def recover(
+        self, team_id: str, webhook_id: str, *, since: datetime, now: datetime
+    ) -> int:
+        """Re-queue the webhook's failed deliveries created since ``since``; how many."""
+        ...
+
+    async def record_test_send(self, event: Event, delivery: Delivery, attempt: Attempt) -> None:
+        """Store a synchronous test send: its event, its (completed) delivery and attempt."""
         ...

@@ -56,13 +56,15 @@ def async_url(database_url: str) -> str:
     )
 
 
-def create_engines(database_url: str, *, pool_size: int = 10) -> Engines:
+def create_engines(
+    database_url: str, *, pool_size: int = 10, sqlite_synchronous: str = "FULL"
+) -> Engines:
     url = async_url(database_url)
     if url.startswith("sqlite"):
         write = create_async_engine(url, pool_size=1, max_overflow=0, pool_timeout=60)
         read = create_async_engine(url, pool_size=4, max_overflow=4, pool_timeout=60)
-        _configure_sqlite(write, begin="BEGIN IMMEDIATE")
-        _configure_sqlite(read, begin="BEGIN")
+        _configure_sqlite(write, begin="BEGIN IMMEDIATE", synchronous=sqlite_synchronous)
+        _configure_sqlite(read, begin="BEGIN", synchronous=sqlite_synchronous)
         return Engines(write=write, read=read, dialect="sqlite")
     engine = create_async_engine(
         url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800, pool_pre_ping=True
@@ -70,7 +72,7 @@ def create_engines(database_url: str, *, pool_size: int = 10) -> Engines:
     return Engines(write=engine, read=engine, dialect="postgresql")
 
 
-def _configure_sqlite(engine: AsyncEngine, *, begin: str) -> None:
+def _configure_sqlite(engine: AsyncEngine, *, begin: str, synchronous: str) -> None:
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
         # Let SQLAlchemy's "begin" event emit BEGIN itself (pysqlite would defer it otherwise).
@@ -78,7 +80,7 @@ def _configure_sqlite(engine: AsyncEngine, *, begin: str) -> None:
         cursor = dbapi_connection.cursor()
         for pragma in (
             "PRAGMA journal_mode=WAL",
-            "PRAGMA synchronous=NORMAL",
+            f"PRAGMA synchronous={synchronous}",
             "PRAGMA foreign_keys=ON",
             f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}",
         ):

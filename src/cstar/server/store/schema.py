@@ -96,6 +96,14 @@ webhooks = sa.Table(
     sa.Column("previous_secret_expires_at", UTCDateTime, nullable=True),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
+    # Endpoint health, kept by the dispatcher.
+    sa.Column("consecutive_failures", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("failing_since", UTCDateTime, nullable=True),
+    sa.Column("last_delivery_at", UTCDateTime, nullable=True),
+    sa.Column("last_delivery_status", sa.Integer, nullable=True),
+    sa.Column("last_delivery_success", sa.Boolean, nullable=True),
+    sa.Column("disabled_reason", sa.Text, nullable=True),
+    sa.Column("disabled_at", UTCDateTime, nullable=True),
     sa.Index(None, "team_id", "created_at", "id"),
 )
 
@@ -112,4 +120,102 @@ webhook_subscriptions = sa.Table(
     sa.Column("pattern", sa.String(100), primary_key=True),
     sa.Column("team_id", sa.String(36), nullable=False),
     sa.Index(None, "team_id", "pattern"),
+)
+
+#: A published event. ``payload`` holds the exact body every delivery sends, serialised once.
+events = sa.Table(
+    "events",
+    metadata,
+    sa.Column("id", sa.String(160), primary_key=True),
+    sa.Column(
+        "team_id", sa.String(36), sa.ForeignKey("teams.id", ondelete="CASCADE"), nullable=False
+    ),
+    sa.Column("type", sa.String(100), nullable=False),
+    sa.Column("payload", sa.Text, nullable=False),
+    sa.Column("request_id", sa.String(40), nullable=True),
+    sa.Column("is_test", sa.Boolean, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Index(None, "team_id", "created_at"),
+    sa.Index(None, "created_at"),
+)
+
+#: Publishing with the same key within the window returns the first event.
+idempotency_keys = sa.Table(
+    "idempotency_keys",
+    metadata,
+    sa.Column("team_id", sa.String(36), primary_key=True),
+    sa.Column("key", sa.String(255), primary_key=True),
+    sa.Column(
+        "event_id", sa.String(160), sa.ForeignKey("events.id", ondelete="CASCADE"), nullable=False
+    ),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+)
+
+#: One event to one webhook. ``status`` is pending (due at ``next_attempt_at``, claimable when
+#: its lease is free), paused (its webhook is inactive), succeeded or failed.
+deliveries = sa.Table(
+    "deliveries",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("team_id", sa.String(36), nullable=False),
+    sa.Column(
+        "event_id", sa.String(160), sa.ForeignKey("events.id", ondelete="CASCADE"), nullable=False
+    ),
+    sa.Column(
+        "webhook_id",
+        sa.String(40),
+        sa.ForeignKey("webhooks.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("event_type", sa.String(100), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    #: Attempts since the last (re)queue: indexes the retry schedule.
+    sa.Column("retry_index", sa.Integer, nullable=False),
+    sa.Column("next_attempt_at", UTCDateTime, nullable=True),
+    sa.Column("lease_until", UTCDateTime, nullable=True),
+    sa.Column("leased_by", sa.String(80), nullable=True),
+    sa.Column("last_status_code", sa.Integer, nullable=True),
+    sa.Column("last_error", sa.Text, nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Column("completed_at", UTCDateTime, nullable=True),
+    sa.Index(
+        "ix_deliveries_due",
+        "next_attempt_at",
+        postgresql_where=sa.text("status = 'pending'"),
+        sqlite_where=sa.text("status = 'pending'"),
+    ),
+    sa.Index(None, "webhook_id", "created_at", "id"),
+    sa.Index(None, "event_id"),
+    sa.Index(None, "completed_at"),
+)
+
+#: Every attempt, as sent and as answered.
+delivery_attempts = sa.Table(
+    "delivery_attempts",
+    metadata,
+    sa.Column(
+        "id",
+        sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+        primary_key=True,
+        autoincrement=True,
+    ),
+    sa.Column(
+        "delivery_id",
+        sa.String(40),
+        sa.ForeignKey("deliveries.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("webhook_id", sa.String(40), nullable=False),
+    sa.Column("attempt", sa.Integer, nullable=False),
+    sa.Column("started_at", UTCDateTime, nullable=False),
+    sa.Column("duration_ms", sa.Integer, nullable=False),
+    sa.Column("status_code", sa.Integer, nullable=True),
+    sa.Column("success", sa.Boolean, nullable=False),
+    sa.Column("error", sa.Text, nullable=True),
+    sa.Column("url", sa.String(2048), nullable=False),
+    sa.Column("request_headers", sa.JSON, nullable=False),
+    sa.Column("response_body", sa.Text, nullable=True),
+    sa.Index(None, "delivery_id", "attempt"),
 )

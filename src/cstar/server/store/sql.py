@@ -6,51 +6,32 @@ PostgreSQL; SQLite serialises writers through its single write connection instea
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from cstar import events as catalog
 from cstar.server.domain.models import ApiKey, KeyKind, KeyMode, Team, Webhook
 from cstar.server.domain.pagination import Page, PageRequest
-from cstar.server.store.contract import RevokeOutcome, StoreError, WebhookChanges
-from cstar.server.store.engine import Engines
-from cstar.server.store.schema import api_keys, meta, teams, webhook_subscriptions, webhooks
+from cstar.server.store.base import SqlBase
+from cstar.server.store.contract import RevokeOutcome, WebhookChanges
+from cstar.server.store.schema import (
+    api_keys,
+    deliveries,
+    meta,
+    teams,
+    webhook_subscriptions,
+    webhooks,
+)
 
 _T = TypeVar("_T", ApiKey, Webhook)
 
 
-class SqlStore:
-    """The storage contract over SQLAlchemy async engines."""
-
-    def __init__(self, engines: Engines) -> None:
-        self._engines = engines
-        self._pg = engines.dialect == "postgresql"
-
-    @property
-    def dialect(self) -> str:
-        return self._engines.dialect
-
-    @asynccontextmanager
-    async def _write(self) -> AsyncIterator[AsyncConnection]:
-        try:
-            async with self._engines.write.begin() as conn:
-                yield conn
-        except SQLAlchemyError as exc:
-            raise StoreError(f"database write failed: {type(exc).__name__}") from exc
-
-    @asynccontextmanager
-    async def _read(self) -> AsyncIterator[AsyncConnection]:
-        try:
-            async with self._engines.read.connect() as conn:
-                yield conn
-        except SQLAlchemyError as exc:
-            raise StoreError(f"database read failed: {type(exc).__name__}") from exc
+class SqlStore(SqlBase):
+    """The management half of the storage contract over SQLAlchemy async engines."""
 
     # -- operator metadata -------------------------------------------------------------------
     async def get_meta(self, key: str) -> str | None:
@@ -231,6 +212,9 @@ class SqlStore:
             values["events"] = list(changes.events)
         if changes.is_active is not None:
             values["is_active"] = changes.is_active
+            if changes.is_active:
+                # A user re-enabling a webhook starts a fresh health record.
+                values.update(disabled_reason=None, disabled_at=None, failing_since=None)
         async with self._write() as conn:
             result = await conn.execute(
                 webhooks.update()
@@ -241,6 +225,8 @@ class SqlStore:
                 return None
             if changes.events is not None:
                 await _replace_subscriptions(conn, team_id, webhook_id, changes.events)
+            if changes.is_active is not None:
+                await set_deliveries_paused(conn, [webhook_id], paused=not changes.is_active)
             return await _get_webhook(conn, team_id, webhook_id)
 
     async def rotate_secret(
@@ -355,6 +341,13 @@ def _webhook_from_row(row: sa.Row[Any]) -> Webhook:
         previous_secret_expires_at=row.previous_secret_expires_at,
         created_at=row.created_at,
         updated_at=row.updated_at,
+        consecutive_failures=row.consecutive_failures,
+        failing_since=row.failing_since,
+        last_delivery_at=row.last_delivery_at,
+        last_delivery_status=row.last_delivery_status,
+        last_delivery_success=row.last_delivery_success,
+        disabled_reason=row.disabled_reason,
+        disabled_at=row.disabled_at,
     )
 
 
@@ -376,6 +369,21 @@ async def _replace_subscriptions(
     await conn.execute(
         webhook_subscriptions.insert(),
         [{"webhook_id": webhook_id, "team_id": team_id, "pattern": p} for p in patterns],
+    )
+
+
+async def set_deliveries_paused(
+    conn: AsyncConnection, webhook_ids: Sequence[str], *, paused: bool
+) -> None:
+    """Pause the pending deliveries of deactivated webhooks, or resume them (due at once
+    if they were due while paused)."""
+    if not webhook_ids:
+        return
+    source, target = ("pending", "paused") if paused else ("paused", "pending")
+    await conn.execute(
+        deliveries.update()
+        .where(deliveries.c.webhook_id.in_(webhook_ids), deliveries.c.status == source)
+        .values(status=target, lease_until=None, leased_by=None)
     )
 
 

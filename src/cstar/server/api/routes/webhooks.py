@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Body, Query
 from starlette.responses import Response
@@ -19,7 +19,13 @@ from cstar.server.api.deps import (
 )
 from cstar.server.api.schemas import (
     DeletedEnvelope,
+    DeliveryListEnvelope,
+    EventRef,
+    Recover,
+    RecoveredEnvelope,
     RotateSecret,
+    TestSendEnvelope,
+    TriggerTestEnvelope,
     WebhookCreate,
     WebhookCreatedEnvelope,
     WebhookEnvelope,
@@ -27,10 +33,14 @@ from cstar.server.api.schemas import (
     WebhookPatch,
     WebhookRotatedEnvelope,
 )
+from cstar.server.domain.clock import iso_z
+from cstar.server.domain.deliveries import DeliveryStatus
 from cstar.server.domain.errors import InvalidParameter
 from cstar.server.services.webhooks import WebhookDraft, WebhookUpdate
 
 router = APIRouter(prefix="/api/v1/teams/{teamId}/webhooks", tags=["Webhooks"])
+
+DeliveryStatusFilter = Literal["pending", "paused", "succeeded", "failed"]
 
 
 @router.get(
@@ -78,6 +88,23 @@ async def create_webhook(
     return envelope.success(
         views.webhook_with_secret(created.webhook, created.secret), rid, status_code=201
     )
+
+
+@router.post(
+    "/trigger-test",
+    summary="Trigger Test Event",
+    description=(
+        "Fire a test event (a sample of the given type) to all active webhooks subscribed to "
+        "it. Deliveries are queued and retried like any other; `deliveredTo` counts them. "
+        "Also available via CLI: `cstar trigger <event>`."
+    ),
+    responses=responses(200, TriggerTestEnvelope, "Test event dispatched", 400, 403, 413),
+)
+async def trigger_test(
+    team_id: TeamId, body: Annotated[EventRef, Body()], c: ContainerDep, rid: RequestIdDep
+) -> Response:
+    outcome = await c.events.trigger_test(team_id, body.event, request_id=rid)
+    return envelope.success(views.trigger_test(outcome), rid)
 
 
 @router.get(
@@ -153,3 +180,82 @@ async def rotate_secret(
     grace = timedelta(seconds=body.grace_period_seconds if body else 0)
     rotated = await c.webhooks.rotate_secret(team_id, webhook_id, grace_period=grace)
     return envelope.success(views.rotated_webhook(rotated.webhook, rotated.secret), rid)
+
+
+@router.post(
+    "/{webhookId}/test",
+    summary="Send Test Delivery",
+    description=(
+        "Send a sample of the given event to this webhook now, wait for the answer, log it, "
+        "and return the result. One attempt, no retries; it does not count towards the "
+        "webhook's health."
+    ),
+    responses=responses(200, TestSendEnvelope, "The result of the test delivery", 400, 403, 404),
+)
+async def test_webhook(
+    team_id: TeamId,
+    webhook_id: WebhookId,
+    body: Annotated[EventRef, Body()],
+    c: ContainerDep,
+    rid: RequestIdDep,
+) -> Response:
+    result = await c.deliveries.send_test(team_id, webhook_id, body.event, request_id=rid)
+    return envelope.success(views.test_send(result), rid)
+
+
+@router.get(
+    "/{webhookId}/deliveries",
+    summary="List Deliveries",
+    description="This webhook's deliveries, newest first, filtered by status and event type.",
+    responses=responses(200, DeliveryListEnvelope, "Array of deliveries", 400, 403, 404),
+)
+async def list_deliveries(
+    team_id: TeamId,
+    webhook_id: WebhookId,
+    page: PageDep,
+    c: ContainerDep,
+    rid: RequestIdDep,
+    status: Annotated[DeliveryStatusFilter | None, Query(description="Only this status")] = None,
+    event_type: Annotated[
+        str | None, Query(alias="eventType", max_length=100, description="Only this event type")
+    ] = None,
+) -> Response:
+    result = await c.deliveries.list(
+        team_id,
+        webhook_id,
+        status=DeliveryStatus(status) if status else None,
+        event_type=event_type,
+        page=page,
+    )
+    return envelope.success(
+        [views.delivery(d) for d in result.items],
+        rid,
+        pagination=views.pagination(result, page.limit),
+    )
+
+
+@router.post(
+    "/{webhookId}/recover",
+    status_code=202,
+    summary="Recover Failed Deliveries",
+    description=(
+        "Re-queue this webhook's failed deliveries created since `since`, each with a fresh "
+        "retry schedule: for after an outage of the receiving end."
+    ),
+    responses=responses(
+        202, RecoveredEnvelope, "How many deliveries were re-queued", 400, 403, 404
+    ),
+)
+async def recover(
+    team_id: TeamId,
+    webhook_id: WebhookId,
+    body: Annotated[Recover, Body()],
+    c: ContainerDep,
+    rid: RequestIdDep,
+) -> Response:
+    count = await c.deliveries.recover(team_id, webhook_id, body.since)
+    return envelope.success(
+        {"webhookId": webhook_id, "since": iso_z(body.since), "requeued": count},
+        rid,
+        status_code=202,
+    )

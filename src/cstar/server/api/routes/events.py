@@ -1,0 +1,42 @@
+"""Publishing events: POST /api/v1/teams/{teamId}/events."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Body
+from starlette.responses import Response
+
+from cstar.server.api import envelope, views
+from cstar.server.api.deps import ContainerDep, RequestIdDep, TeamId, responses
+from cstar.server.api.schemas import PublishedEnvelope, PublishEvent
+
+router = APIRouter(prefix="/api/v1/teams/{teamId}/events", tags=["Events"])
+
+
+@router.post(
+    "",
+    status_code=202,
+    summary="Publish Event",
+    description=(
+        "Store an event and queue one delivery to every active webhook subscribed to its type, "
+        "in one transaction: once this answers, no crash loses the event. The same "
+        "`idempotencyKey` within 24 hours returns the first event (with `replayed: true` and an "
+        "`Idempotent-Replayed: true` header) and queues nothing new."
+    ),
+    responses=responses(
+        202, PublishedEnvelope, "Event stored and deliveries queued", 400, 403, 413
+    ),
+)
+async def publish_event(
+    team_id: TeamId, body: Annotated[PublishEvent, Body()], c: ContainerDep, rid: RequestIdDep
+) -> Response:
+    outcome = await c.events.publish(
+        team_id,
+        body.type,
+        body.data,
+        idempotency_key=body.idempotency_key,
+        request_id=rid,
+    )
+    headers = {"Idempotent-Replayed": "true"} if outcome.replayed else None
+    return envelope.success(views.published(outcome), rid, status_code=202, headers=headers)

@@ -1,0 +1,46 @@
+"""What one attempt's result means for its delivery: done, retry when, or give up."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from cstar.server.dispatch.retry import RetryPolicy, parse_retry_after
+from cstar.server.dispatch.sender import SendResult
+from cstar.server.domain.deliveries import DeliveryStatus
+
+#: Statuses whose ``Retry-After`` is honoured.
+_RETRY_AFTER_STATUSES = frozenset({429, 503})
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    status: DeliveryStatus
+    next_attempt_at: datetime | None
+    retry_index: int
+    deactivate_reason: str | None = None
+
+
+def decide(
+    result: SendResult,
+    *,
+    retry_index: int,
+    policy: RetryPolicy,
+    now: datetime,
+    rand: Callable[[], float] = random.random,
+) -> Decision:
+    """``retry_index`` counts the attempts of this round before this one."""
+    index = retry_index + 1
+    if result.success:
+        return Decision(DeliveryStatus.SUCCEEDED, None, index)
+    if result.status_code == 410:
+        return Decision(DeliveryStatus.FAILED, None, index, "The endpoint answered 410 Gone")
+    retry_after = None
+    if result.status_code in _RETRY_AFTER_STATUSES:
+        retry_after = parse_retry_after(result.retry_after, now)
+    delay = policy.next_delay(index, retry_after=retry_after, rand=rand)
+    if delay is None:
+        return Decision(DeliveryStatus.FAILED, None, index)
+    return Decision(DeliveryStatus.PENDING, now + timedelta(seconds=delay), index)

@@ -1,0 +1,97 @@
+"""Waking idle dispatchers when work arrives.
+
+In one process (``cstar serve``) publishing pokes the dispatcher directly. Across processes and
+hosts on PostgreSQL, publishers ``NOTIFY`` and every worker ``LISTEN``s on a dedicated connection
+(reconnecting if it drops). Polling remains as the fallback: on PostgreSQL it only covers a lost
+notification, on SQLite it is how a separate ``cstar worker`` learns of new work.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+from sqlalchemy.engine import make_url
+
+from cstar.server.store.deliveries import NOTIFY_CHANNEL
+from cstar.server.store.engine import async_url
+
+log = logging.getLogger(__name__)
+
+
+class Waker:
+    def __init__(self, database_url: str) -> None:
+        self._database_url = database_url
+        self._events: list[asyncio.Event] = []
+        self._task: asyncio.Task[None] | None = None
+        self.listening = asyncio.Event()
+
+    def subscribe(self, event: asyncio.Event) -> None:
+        self._events.append(event)
+
+    def unsubscribe(self, event: asyncio.Event) -> None:
+        with contextlib.suppress(ValueError):
+            self._events.remove(event)
+
+    def wake(self) -> None:
+        for event in self._events:
+            event.set()
+
+    @property
+    def is_postgres(self) -> bool:
+        return async_url(self._database_url).startswith("postgresql")
+
+    async def start(self) -> None:
+        if self.is_postgres and self._task is None:
+            self._task = asyncio.create_task(self._listen(), name="cstar-listen")
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    def _dsn(self) -> str:
+        url = make_url(async_url(self._database_url)).set(drivername="postgresql")
+        return url.render_as_string(hide_password=False)
+
+    async def _listen(self) -> None:
+        import asyncpg  # type: ignore[import-untyped]
+
+        delay = 0.5
+        while True:
+            connection: Any = None
+            try:
+                connection = await asyncpg.connect(self._dsn())
+                lost = asyncio.Event()
+                connection.add_termination_listener(_setter(lost))
+                await connection.add_listener(NOTIFY_CHANNEL, self._on_notify)
+                self.listening.set()
+                delay = 0.5
+                self.wake()  # catch up with anything published while we were not listening
+                await lost.wait()
+                log.warning("lost the LISTEN connection; reconnecting")
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("cannot LISTEN for new deliveries (%s); retrying in %.1fs", exc, delay)
+            finally:
+                self.listening.clear()
+                if connection is not None:
+                    with contextlib.suppress(Exception):
+                        await asyncio.shield(connection.close(timeout=2))
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 10.0)
+
+    def _on_notify(self, *_args: Any) -> None:
+        self.wake()
+
+
+def _setter(event: asyncio.Event) -> Any:
+    def callback(*_args: Any) -> None:
+        event.set()
+
+    return callback

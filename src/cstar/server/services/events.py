@@ -1,0 +1,122 @@
+"""Publishing events: validate, build the envelope once, store and fan out, wake a worker."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import orjson
+
+from cstar import events as catalog
+from cstar.server.dispatch.wakeup import Waker
+from cstar.server.domain.clock import Clock
+from cstar.server.domain.deliveries import (
+    Event,
+    envelope,
+    new_event_id,
+    slugify,
+    with_dashboard_url,
+)
+from cstar.server.domain.errors import InvalidParameter
+from cstar.server.store.contract import DeliveryStore, PublishOutcome, Store
+
+IDEMPOTENCY_WINDOW = timedelta(hours=24)
+IDEMPOTENCY_KEY_MAX = 255
+
+
+def require_event_type(name: str, *, param: str) -> str:
+    if not catalog.is_known_event(name):
+        raise InvalidParameter(param, f"Unknown event type: {name}")
+    return name
+
+
+class EventService:
+    def __init__(
+        self,
+        store: Store,
+        deliveries: DeliveryStore,
+        waker: Waker,
+        clock: Clock,
+        *,
+        dashboard_base_url: str,
+    ) -> None:
+        self._store = store
+        self._deliveries = deliveries
+        self._waker = waker
+        self._clock = clock
+        self._dashboard = dashboard_base_url
+        self._slugs: dict[str, str] = {}
+
+    async def _team_slug(self, team_id: str) -> str:
+        slug = self._slugs.get(team_id)
+        if slug is None:
+            team = await self._store.get_team(team_id)
+            slug = slugify(team.name) if team is not None else "team"
+            if len(self._slugs) > 10_000:
+                self._slugs.clear()
+            self._slugs[team_id] = slug
+        return slug
+
+    async def publish(
+        self,
+        team_id: str,
+        event_type: str,
+        data: Any,
+        *,
+        idempotency_key: str | None = None,
+        request_id: str | None = None,
+        is_test: bool = False,
+        param: str = "type",
+    ) -> PublishOutcome:
+        require_event_type(event_type, param=param)
+        if not isinstance(data, dict):
+            raise InvalidParameter("data", "data must be a JSON object")
+        if idempotency_key is not None and not 1 <= len(idempotency_key) <= IDEMPOTENCY_KEY_MAX:
+            raise InvalidParameter(
+                "idempotencyKey", f"idempotencyKey must be 1 to {IDEMPOTENCY_KEY_MAX} characters"
+            )
+        now = self._clock()
+        event_id = new_event_id(event_type, now)
+        data = with_dashboard_url(
+            event_type,
+            data,
+            dashboard_base_url=self._dashboard,
+            team_slug=await self._team_slug(team_id),
+        )
+        body = envelope(
+            event_id=event_id, event_type=event_type, created_at=now, team_id=team_id, data=data
+        )
+        event = Event(
+            id=event_id,
+            team_id=team_id,
+            type=event_type,
+            payload=orjson.dumps(body).decode("utf-8"),
+            request_id=request_id,
+            is_test=is_test,
+            created_at=now,
+        )
+        outcome = await self._deliveries.publish(
+            event,
+            patterns=catalog.patterns_matching(event_type),
+            idempotency_key=idempotency_key,
+            idempotency_since=now - IDEMPOTENCY_WINDOW,
+            now=now,
+        )
+        if outcome.queued and not outcome.replayed:
+            self._waker.wake()
+        return outcome
+
+    async def trigger_test(
+        self, team_id: str, event_type: str, *, request_id: str | None
+    ) -> PublishOutcome:
+        """A sample of ``event_type`` to every active webhook subscribed to it (seed 002)."""
+        require_event_type(event_type, param="event")
+        sample = catalog.sample_data(
+            event_type,
+            team_slug=await self._team_slug(team_id),
+            dashboard_base_url=self._dashboard,
+            now=self._clock(),
+        )
+        return await self.publish(
+            team_id, event_type, sample, request_id=request_id, is_test=True, param="event"
+        )

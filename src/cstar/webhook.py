@@ -1,0 +1,224 @@
+"""Verify cStar webhook deliveries (standard library only).
+
+Every delivery carries ``X-Signature: t=<unix>,v1=<hex>`` where ``v1`` is the hex HMAC-SHA256,
+keyed with your whole ``whsec_...`` secret, of ``"{t}.{raw body}"``. During a secret rotation a
+header carries one ``v1`` per valid secret; any match passes. The legacy ``sha256=<hex>`` form
+(an HMAC of the raw body alone, with no timestamp and so no replay protection) is still accepted.
+
+    from cstar.webhook import construct_event, WebhookSignatureVerificationError
+
+    try:
+        event = construct_event(request_body_bytes, headers["X-Signature"], SECRET)
+    except WebhookSignatureVerificationError:
+        return 401
+    print(event.type, event.data)
+
+Check the signature on the raw bytes you received, before parsing them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+__all__ = [
+    "DEFAULT_TOLERANCE",
+    "WebhookEvent",
+    "WebhookSignatureVerificationError",
+    "compute_signature",
+    "construct_event",
+    "generate_header",
+    "verify_header",
+    "verify_signature",
+]
+
+#: Seconds a signature's timestamp may differ from now, in either direction.
+DEFAULT_TOLERANCE = 300
+_MAX_HEADER_LENGTH = 8192
+
+
+class WebhookSignatureVerificationError(Exception):
+    """The signature header is missing, malformed, too old or too new, or matches no secret."""
+
+    def __init__(self, message: str, sig_header: str | None = None, payload: bytes = b"") -> None:
+        super().__init__(message)
+        self.sig_header = sig_header
+        self.payload = payload
+
+
+class WebhookEvent(dict[str, Any]):
+    """A verified event: a ``dict`` whose keys are also attributes (``event.type``,
+    ``event.data.ticket.id``), recursively."""
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    @classmethod
+    def wrap(cls, value: Any) -> Any:
+        if isinstance(value, Mapping):
+            return cls({k: cls.wrap(v) for k, v in value.items()})
+        if isinstance(value, list):
+            return [cls.wrap(v) for v in value]
+        return value
+
+
+def _as_bytes(payload: bytes | bytearray | memoryview | str) -> bytes:
+    if isinstance(payload, str):
+        return payload.encode("utf-8")
+    if isinstance(payload, bytes | bytearray | memoryview):
+        return bytes(payload)
+    raise TypeError(f"payload must be bytes or str, not {type(payload).__name__}")
+
+
+def compute_signature(payload: bytes | str, secret: str, timestamp: int) -> str:
+    """The ``v1`` value: hex HMAC-SHA256 of ``"{timestamp}.{payload}"`` keyed with ``secret``."""
+    message = str(int(timestamp)).encode("ascii") + b"." + _as_bytes(payload)
+    return hmac.new(secret.encode("utf-8"), message, hashlib.sha256).hexdigest()
+
+
+def generate_header(
+    payload: bytes | str,
+    secret: str | Iterable[str],
+    *,
+    timestamp: int | None = None,
+) -> str:
+    """A valid ``X-Signature`` value for ``payload``: for your own tests, and the dispatcher's.
+
+    With several secrets (a rotation), the header carries one ``v1`` per secret.
+    """
+    moment = int(time.time()) if timestamp is None else int(timestamp)
+    keys = [secret] if isinstance(secret, str) else list(secret)
+    if not keys:
+        raise ValueError("at least one secret is required")
+    body = _as_bytes(payload)
+    return f"t={moment}," + ",".join(f"v1={compute_signature(body, k, moment)}" for k in keys)
+
+
+def _parse(sig_header: str, payload: bytes) -> tuple[int | None, list[str], list[str]]:
+    """``(timestamp, v1 signatures, legacy sha256 signatures)`` of a header."""
+    if not isinstance(sig_header, str) or not sig_header.strip():
+        raise WebhookSignatureVerificationError("No signature header", sig_header, payload)
+    if len(sig_header) > _MAX_HEADER_LENGTH:
+        raise WebhookSignatureVerificationError("Signature header too long", sig_header, payload)
+    timestamp: int | None = None
+    v1: list[str] = []
+    legacy: list[str] = []
+    for part in sig_header.split(","):
+        key, sep, value = part.strip().partition("=")
+        if not sep:
+            raise WebhookSignatureVerificationError(
+                "Malformed signature header: expected key=value pairs", sig_header, payload
+            )
+        key, value = key.strip(), value.strip()
+        if key == "t":
+            if not value.isascii() or not value.isdigit() or timestamp is not None:
+                raise WebhookSignatureVerificationError(
+                    "Malformed signature header: bad timestamp", sig_header, payload
+                )
+            timestamp = int(value)
+        elif key == "v1":
+            v1.append(value)
+        elif key == "sha256":
+            legacy.append(value)
+        # Unknown schemes (v0, future versions) are ignored, as Stripe's verifier does.
+    return timestamp, v1, legacy
+
+
+def _matches(expected: str, candidates: Iterable[str]) -> bool:
+    found = False
+    for candidate in candidates:
+        # compare_digest needs ASCII strings; non-ASCII input can never match a hex digest.
+        if candidate.isascii() and hmac.compare_digest(expected, candidate.lower()):
+            found = True
+    return found
+
+
+def verify_header(
+    payload: bytes | str,
+    sig_header: str,
+    secret: str,
+    *,
+    tolerance: float = DEFAULT_TOLERANCE,
+    now: float | None = None,
+) -> None:
+    """Raise :class:`WebhookSignatureVerificationError` unless ``sig_header`` signs ``payload``.
+
+    The timestamp must be within ``tolerance`` seconds of now, in the past or the future.
+    """
+    if not tolerance > 0:
+        raise ValueError("tolerance must be a positive number of seconds")
+    body = _as_bytes(payload)
+    timestamp, v1, legacy = _parse(sig_header, body)
+    if v1:
+        if timestamp is None:
+            raise WebhookSignatureVerificationError(
+                "Malformed signature header: v1 without a timestamp", sig_header, body
+            )
+        if not _matches(compute_signature(body, secret, timestamp), v1):
+            raise WebhookSignatureVerificationError(
+                "No signature matches the expected signature for the payload", sig_header, body
+            )
+        current = time.time() if now is None else now
+        if abs(current - timestamp) > tolerance:
+            raise WebhookSignatureVerificationError(
+                "Timestamp outside the tolerance zone", sig_header, body
+            )
+        return
+    if legacy:
+        digest = hmac.new(secret.encode("utf-8"), body, hashlib.sha256).hexdigest()
+        if not _matches(digest, legacy):
+            raise WebhookSignatureVerificationError(
+                "No signature matches the expected signature for the payload", sig_header, body
+            )
+        return
+    raise WebhookSignatureVerificationError(
+        "No signatures found with expected scheme (v1 or sha256)", sig_header, body
+    )
+
+
+def verify_signature(
+    payload: bytes | str,
+    sig_header: str,
+    secret: str,
+    *,
+    tolerance: float = DEFAULT_TOLERANCE,
+) -> bool:
+    """``True`` when the header signs the payload, ``False`` otherwise (never raises for input)."""
+    try:
+        verify_header(payload, sig_header, secret, tolerance=tolerance)
+    except WebhookSignatureVerificationError:
+        return False
+    return True
+
+
+def construct_event(
+    payload: bytes | str,
+    sig_header: str,
+    secret: str,
+    *,
+    tolerance: float = DEFAULT_TOLERANCE,
+) -> WebhookEvent:
+    """Verify, then parse: the event with key and attribute access.
+
+    Raises :class:`WebhookSignatureVerificationError` for a bad signature and for a verified
+    payload that is not a JSON object.
+    """
+    body = _as_bytes(payload)
+    verify_header(body, sig_header, secret, tolerance=tolerance)
+    try:
+        parsed = json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise WebhookSignatureVerificationError(
+            "Payload is not valid JSON", sig_header, body
+        ) from exc
+    if not isinstance(parsed, dict):
+        raise WebhookSignatureVerificationError("Payload is not a JSON object", sig_header, body)
+    event: WebhookEvent = WebhookEvent.wrap(parsed)
+    return event
