@@ -68,6 +68,9 @@ _TYPE_WORDS = {
     "list_type": "an array",
     "dict_type": "an object",
     "model_attributes_type": "an object",
+    "datetime_type": "an ISO 8601 date-time such as 2026-11-20T00:00:00Z",
+    "datetime_parsing": "an ISO 8601 date-time such as 2026-11-20T00:00:00Z",
+    "datetime_from_date_parsing": "an ISO 8601 date-time such as 2026-11-20T00:00:00Z",
 }
 
 

@@ -262,6 +262,7 @@ class EventRef(_Body):
 
 class Recover(_Body):
     since: datetime = Field(
+        strict=False,
         description="Re-queue the webhook's failed deliveries created at or after this time "
         "(ISO 8601 with a timezone)",
         examples=["2026-11-20T00:00:00Z"],

@@ -137,14 +137,14 @@ class Dispatcher:
                 continue
             now = self._clock()
             wanted = min(free, config.claim_batch)
-            saturated = [w for w, n in self._sending.items() if n >= config.endpoint_concurrency]
             try:
                 claims = await self._store.claim_due(
                     now=now,
                     limit=wanted,
                     lease_until=now + config.lease,
                     worker_id=self.worker_id,
-                    exclude_webhooks=saturated,
+                    per_webhook=config.endpoint_concurrency,
+                    busy=dict(self._sending),
                 )
             except StoreError as exc:
                 log.error("claiming deliveries failed: %s; retrying in %.1fs", exc, backoff)
@@ -160,6 +160,11 @@ class Dispatcher:
             await self._sleep(await self._idle_timeout())
 
     async def _idle_timeout(self) -> float:
+        """How long to wait for a poke: until the next delivery falls due, at most ``poll``.
+
+        Work that is due but was not claimed belongs to webhooks at their concurrency cap (or
+        was taken by another worker): a finishing send pokes us, so wait rather than spin.
+        """
         poll = self._config.poll_interval
         try:
             due = await self._store.next_due_at()
@@ -167,7 +172,8 @@ class Dispatcher:
             return poll
         if due is None:
             return poll
-        return max(0.0, min(poll, (due - self._clock()).total_seconds()))
+        until = (due - self._clock()).total_seconds()
+        return poll if until <= 0 else min(poll, until)
 
     async def _sleep(self, seconds: float) -> None:
         """Until poked (new work, a finished send, stop) or ``seconds`` have passed."""

@@ -6,7 +6,7 @@ Services depend on this protocol only. ``tests/contract`` runs one suite against
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
@@ -196,10 +196,12 @@ class DeliveryStore(Protocol):
         limit: int,
         lease_until: datetime,
         worker_id: str,
-        exclude_webhooks: Sequence[str] = (),
+        per_webhook: int,
+        busy: Mapping[str, int] | None = None,
     ) -> list[ClaimedDelivery]:
-        """Lease up to ``limit`` due deliveries (oldest due first) of active webhooks whose
-        lease is free or expired, skipping the excluded (saturated) webhooks."""
+        """Lease up to ``limit`` due deliveries (oldest due first) whose lease is free or
+        expired, at most ``per_webhook`` for any webhook, less what ``busy`` says this worker
+        already has in flight for it (a webhook at its cap is skipped)."""
         ...
 
     async def record(

@@ -9,7 +9,7 @@ one ``executemany`` per table per batch.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -39,6 +39,8 @@ from cstar.server.store.schema import (
 from cstar.server.store.sql import set_deliveries_paused
 
 NOTIFY_CHANNEL = "cstar_deliveries"
+#: A claim looks at this many times ``limit`` of the oldest due deliveries to choose from.
+_CLAIM_SCAN_FACTOR = 4
 _PURGE_CHUNK = 5000
 
 GONE_REASON = "The endpoint answered 410 Gone"
@@ -219,23 +221,56 @@ class SqlDeliveryStore(SqlBase):
         limit: int,
         lease_until: datetime,
         worker_id: str,
-        exclude_webhooks: Sequence[str] = (),
+        per_webhook: int,
+        busy: Mapping[str, int] | None = None,
     ) -> list[ClaimedDelivery]:
-        due = (
-            sa.select(deliveries.c.id)
-            .where(
-                deliveries.c.status == DeliveryStatus.PENDING.value,
-                deliveries.c.next_attempt_at <= now,
-                sa.or_(deliveries.c.lease_until.is_(None), deliveries.c.lease_until < now),
-            )
+        busy = busy or {}
+        saturated = [w for w, n in busy.items() if n >= per_webhook]
+        claimable = sa.and_(
+            deliveries.c.status == DeliveryStatus.PENDING.value,
+            deliveries.c.next_attempt_at <= now,
+            sa.or_(deliveries.c.lease_until.is_(None), deliveries.c.lease_until < now),
+        )
+        # The oldest due deliveries (a bounded window of them), ranked per webhook, so that one
+        # claim takes at most each webhook's remaining room: a backlog for one endpoint can
+        # neither exceed its concurrency cap nor crowd the others out of a claim.
+        candidates = (
+            sa.select(deliveries.c.id, deliveries.c.webhook_id, deliveries.c.next_attempt_at)
+            .where(claimable)
             .order_by(deliveries.c.next_attempt_at)
+            .limit(max(limit * _CLAIM_SCAN_FACTOR, 100))
+        )
+        if saturated:
+            candidates = candidates.where(deliveries.c.webhook_id.not_in(saturated))
+        window = candidates.subquery("candidates")
+        room: sa.ColumnElement[int] = sa.literal(per_webhook, sa.Integer)
+        partial = {w: per_webhook - n for w, n in busy.items() if 0 < n < per_webhook}
+        if partial:
+            room = sa.case(partial, value=window.c.webhook_id, else_=per_webhook)
+        ranked = sa.select(
+            window.c.id,
+            window.c.next_attempt_at,
+            sa.func.row_number()
+            .over(partition_by=window.c.webhook_id, order_by=window.c.next_attempt_at)
+            .label("rank"),
+            room.label("room"),
+        ).subquery("ranked")
+        picked = (
+            sa.select(ranked.c.id)
+            .where(ranked.c.rank <= ranked.c.room)
+            .order_by(ranked.c.next_attempt_at)
             .limit(limit)
         )
-        if exclude_webhooks:
-            due = due.where(deliveries.c.webhook_id.not_in(list(exclude_webhooks)))
         async with self._write() as conn:
             if self._pg:
-                locked = due.with_for_update(skip_locked=True).cte("due")
+                # Lock what was picked, re-checking claimability on the locked row: a row another
+                # worker claimed since this statement's snapshot is skipped, not taken twice.
+                locked = (
+                    sa.select(deliveries.c.id)
+                    .where(deliveries.c.id.in_(picked.scalar_subquery()), claimable)
+                    .with_for_update(skip_locked=True)
+                    .cte("locked")
+                )
                 claimed = (
                     deliveries.update()
                     .where(deliveries.c.id == locked.c.id)
@@ -249,7 +284,7 @@ class SqlDeliveryStore(SqlBase):
                     (
                         await conn.execute(
                             deliveries.update()
-                            .where(deliveries.c.id.in_(due.scalar_subquery()))
+                            .where(deliveries.c.id.in_(picked.scalar_subquery()))
                             .values(lease_until=lease_until, leased_by=worker_id)
                             .returning(deliveries.c.id)
                         )
@@ -267,7 +302,7 @@ class SqlDeliveryStore(SqlBase):
                     .where(deliveries.c.id.in_(inactive))
                     .values(status=DeliveryStatus.PAUSED.value, lease_until=None, leased_by=None)
                 )
-        claims = [
+        return [
             ClaimedDelivery(
                 delivery_id=r.id,
                 team_id=r.team_id,
@@ -287,8 +322,6 @@ class SqlDeliveryStore(SqlBase):
             for r in rows
             if r.is_active
         ]
-        claims.sort(key=lambda c: c.delivery_id)
-        return claims
 
     async def record(
         self,
@@ -301,11 +334,13 @@ class SqlDeliveryStore(SqlBase):
         if not outcomes:
             return []
         async with self._write() as conn:
+            # Lock order, everywhere: webhook rows (sorted by id) before delivery rows. A user
+            # deactivating a webhook takes them in the same order, so the two cannot deadlock.
+            await conn.execute(_RECORD_HEALTH, _health_rows(outcomes))
             await conn.execute(
                 delivery_attempts.insert(), [_attempt_values(o.attempt) for o in outcomes]
             )
             await conn.execute(_RECORD_DELIVERY, [_record_values(o, worker_id) for o in outcomes])
-            await conn.execute(_RECORD_HEALTH, _health_rows(outcomes))
             webhook_ids = sorted({o.attempt.webhook_id for o in outcomes})
             disabled = await self._deactivate(
                 conn, outcomes, webhook_ids, now, disable_failing_since
@@ -618,7 +653,7 @@ def _health_rows(outcomes: Sequence[AttemptOutcome]) -> list[dict[str, Any]]:
     for outcome in outcomes:
         by_webhook[outcome.attempt.webhook_id].append(outcome.attempt)
     rows = []
-    for webhook_id, attempts in by_webhook.items():
+    for webhook_id, attempts in sorted(by_webhook.items()):
         attempts.sort(key=lambda a: a.started_at)
         last_success = max((i for i, a in enumerate(attempts) if a.success), default=None)
         after = attempts[last_success + 1 :] if last_success is not None else attempts
