@@ -18,12 +18,14 @@ async def dump_database(container: Container) -> str:
     """Every value of every row of every table, as text."""
     from cstar.server.store.schema import metadata
 
-    chunks: list[str] = []
-    async with container.engines.read.connect() as conn:
+    def work(conn: sa.Connection) -> str:
+        chunks: list[str] = []
         for table in metadata.sorted_tables:
-            for row in (await conn.execute(sa.select(table))).all():
+            for row in conn.execute(sa.select(table)).all():
                 chunks.extend(str(value) for value in row)
-    return "\n".join(chunks)
+        return "\n".join(chunks)
+
+    return await container.database.read(work)
 
 
 async def test_secrets_and_keys_are_not_stored_in_clear(

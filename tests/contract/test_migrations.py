@@ -15,13 +15,12 @@ import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cstar.server.bootstrap import Container
 from cstar.server.domain.ids import new_team_id
 from cstar.server.domain.models import Team
 from cstar.server.store import migrate
-from cstar.server.store.engine import create_engines
+from cstar.server.store.database import Database, open_database
 from cstar.server.store.schema import metadata
 
 TABLES = {"meta", "teams", "api_keys", "webhooks", "webhook_subscriptions"}
@@ -29,38 +28,36 @@ TABLES = {"meta", "teams", "api_keys", "webhooks", "webhook_subscriptions"}
 UPGRADE_TIMEOUT = 30
 
 
-async def schema_drift(engine: AsyncEngine) -> list[Any]:
-    async with engine.connect() as conn:
-        diffs: list[Any] = await conn.run_sync(
-            lambda c: compare_metadata(MigrationContext.configure(c), metadata)
-        )
+async def schema_drift(database: Database) -> list[Any]:
+    diffs: list[Any] = await database.read(
+        lambda c: compare_metadata(MigrationContext.configure(c), metadata)
+    )
     return diffs
 
 
-async def table_names(engine: AsyncEngine) -> set[str]:
-    async with engine.connect() as conn:
-        names: list[str] = await conn.run_sync(lambda c: sa.inspect(c).get_table_names())
+async def table_names(database: Database) -> set[str]:
+    names: list[str] = await database.read(lambda c: sa.inspect(c).get_table_names())
     return set(names)
 
 
 @contextmanager
-def recorded_statements(engine: AsyncEngine) -> Iterator[list[str]]:
+def recorded_statements(database: Database) -> Iterator[list[str]]:
     statements: list[str] = []
 
     def record(*args: Any) -> None:
         statements.append(str(args[2]))
 
-    sa.event.listen(engine.sync_engine, "before_cursor_execute", record)
+    sa.event.listen(database.write_engine, "before_cursor_execute", record)
     try:
         yield statements
     finally:
-        sa.event.remove(engine.sync_engine, "before_cursor_execute", record)
+        sa.event.remove(database.write_engine, "before_cursor_execute", record)
 
 
 async def test_migrated_schema_matches_the_metadata(container: Container) -> None:
-    diffs = await schema_drift(container.engines.read)
+    diffs = await schema_drift(container.database)
     assert diffs == []
-    assert TABLES | {"alembic_version"} <= await table_names(container.engines.read)
+    assert TABLES | {"alembic_version"} <= await table_names(container.database)
 
 
 async def test_database_is_at_head_and_upgrading_again_changes_nothing(
@@ -68,12 +65,12 @@ async def test_database_is_at_head_and_upgrading_again_changes_nothing(
 ) -> None:
     head = migrate.head_revision()
     assert head is not None
-    assert await migrate.current_revision(container.engines.read) == head
+    assert await migrate.current_revision(container.database) == head
 
     team = Team(id=new_team_id(), name="Survivor", created_at=container.clock())
     await container.store.create_team(team, [])
-    with recorded_statements(container.engines.write) as statements:
-        await migrate.upgrade(container.engines.write)
+    with recorded_statements(container.database) as statements:
+        await migrate.upgrade(container.database)
 
     assert any("alembic_version" in s for s in statements)  # it did look, and found head
     changes = [
@@ -82,9 +79,9 @@ async def test_database_is_at_head_and_upgrading_again_changes_nothing(
         if s.lstrip().split(" ", 1)[0].upper() in {"CREATE", "ALTER", "DROP", "INSERT", "UPDATE"}
     ]
     assert changes == []
-    assert await migrate.current_revision(container.engines.read) == head
+    assert await migrate.current_revision(container.database) == head
     assert await container.store.get_team(team.id) == team
-    assert await schema_drift(container.engines.read) == []
+    assert await schema_drift(container.database) == []
 
 
 @pytest.fixture
@@ -104,30 +101,29 @@ async def fresh_pg_url(pg_database: str) -> AsyncIterator[str]:
 
 
 async def assert_at_head(url: str) -> None:
-    engines = create_engines(url)
+    database = open_database(url)
     try:
         head = migrate.head_revision()
-        assert await migrate.current_revision(engines.read) == head
-        async with engines.read.connect() as conn:
-            versions = (
-                await conn.execute(sa.text("SELECT version_num FROM alembic_version"))
-            ).all()
+        assert await migrate.current_revision(database) == head
+        versions = await database.read(
+            lambda conn: conn.execute(sa.text("SELECT version_num FROM alembic_version")).all()
+        )
         assert [tuple(v) for v in versions] == [(head,)]
-        assert await table_names(engines.read) >= TABLES
-        assert await schema_drift(engines.read) == []
+        assert await table_names(database) >= TABLES
+        assert await schema_drift(database) == []
     finally:
-        await engines.dispose()
+        await database.dispose()
 
 
 @pytest.mark.postgres
 async def test_concurrent_upgrades_of_a_fresh_postgres_database(fresh_pg_url: str) -> None:
-    first, second = create_engines(fresh_pg_url), create_engines(fresh_pg_url)
+    first, second = open_database(fresh_pg_url), open_database(fresh_pg_url)
     try:
-        assert await table_names(first.read) == set()
+        assert await table_names(first) == set()
         # Without the advisory lock the two runs interleave (and, sharing alembic's module-level
         # proxies in one process, deadlock): the timeout turns that into a failure.
         async with asyncio.timeout(UPGRADE_TIMEOUT):
-            await asyncio.gather(migrate.upgrade(first.write), migrate.upgrade(second.write))
+            await asyncio.gather(migrate.upgrade(first), migrate.upgrade(second))
     finally:
         await first.dispose()
         await second.dispose()
@@ -137,18 +133,17 @@ async def test_concurrent_upgrades_of_a_fresh_postgres_database(fresh_pg_url: st
 _CHILD = """
 import asyncio, sys
 from cstar.server.store import migrate
-from cstar.server.store.engine import create_engines
+from cstar.server.store.database import open_database
 
 async def main() -> None:
-    engines = create_engines(sys.argv[1])
+    database = open_database(sys.argv[1])
     try:
-        async with engines.write.connect():  # connect before the start signal
-            pass
+        await database.read(lambda conn: None)  # connect before the start signal
         print("ready", flush=True)
         sys.stdin.readline()
-        await migrate.upgrade(engines.write)
+        await migrate.upgrade(database)
     finally:
-        await engines.dispose()
+        await database.dispose()
     print("done", flush=True)
 
 asyncio.run(main())
@@ -194,12 +189,12 @@ async def test_concurrent_upgrades_from_separate_processes(fresh_pg_url: str) ->
 async def test_upgrading_a_fresh_sqlite_file_creates_it(tmp_path: Path) -> None:
     path = tmp_path / "fresh.db"
     assert not path.exists()
-    engines = create_engines(f"sqlite:///{path}")
+    database = open_database(f"sqlite:///{path}")
     try:
-        await migrate.upgrade(engines.write)
+        await migrate.upgrade(database)
         assert path.is_file()
-        assert TABLES | {"alembic_version"} <= await table_names(engines.read)
-        assert await migrate.current_revision(engines.read) == migrate.head_revision()
-        assert await schema_drift(engines.read) == []
+        assert TABLES | {"alembic_version"} <= await table_names(database)
+        assert await migrate.current_revision(database) == migrate.head_revision()
+        assert await schema_drift(database) == []
     finally:
-        await engines.dispose()
+        await database.dispose()

@@ -53,8 +53,11 @@ async def strict(delivery_settings: Settings) -> AsyncIterator[Container]:
 async def force_url(node: Container, webhook_id: str, url: str) -> None:
     """As if saved by a --dev server (or edited in the database): the dispatcher must still
     refuse it."""
-    async with node.engines.write.begin() as conn:
-        await conn.execute(webhooks.update().where(webhooks.c.id == webhook_id).values(url=url))
+    await node.database.write(
+        lambda conn: conn.execute(
+            webhooks.update().where(webhooks.c.id == webhook_id).values(url=url)
+        )
+    )
 
 
 @pytest.mark.parametrize(

@@ -137,7 +137,7 @@ def migrate() -> None:
     async def work(c: Container) -> str:
         from cstar.server.store.migrate import current_revision
 
-        return str(await current_revision(c.engines.read))
+        return str(await current_revision(c.database))
 
     revision = with_container(work)
     typer.echo(f"database is at migration {revision}")

@@ -1,4 +1,4 @@
-"""The one place that wires concrete parts together: engines, migrations, keys, services.
+"""The one place that wires concrete parts together: database, migrations, keys, services.
 
 ``open_container`` is what ``cstar serve``, ``cstar worker``, ``cstar admin`` and the tests call;
 nothing here runs at import time.
@@ -9,8 +9,6 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
-
-from sqlalchemy.exc import SQLAlchemyError
 
 from cstar.server.api.ratelimit import FixedWindowLimiter
 from cstar.server.config import ConfigError, Settings
@@ -27,8 +25,8 @@ from cstar.server.services.teams import CreatedTeam, TeamService
 from cstar.server.services.webhooks import WebhookService
 from cstar.server.store import migrate
 from cstar.server.store.contract import StoreError
+from cstar.server.store.database import Database, open_database
 from cstar.server.store.deliveries import SqlDeliveryStore
-from cstar.server.store.engine import Engines, create_engines
 from cstar.server.store.sql import SqlStore
 
 log = logging.getLogger(__name__)
@@ -44,7 +42,7 @@ class StartupError(Exception):
 class Container:
     settings: Settings
     clock: Clock
-    engines: Engines
+    database: Database
     store: SqlStore
     delivery_store: SqlDeliveryStore
     box: SecretBox
@@ -86,7 +84,7 @@ class Container:
     async def aclose(self) -> None:
         await self.waker.close()
         await self.sender.close()
-        await self.engines.dispose()
+        await self.database.dispose()
 
 
 def master_keys(settings: Settings) -> list[str]:
@@ -109,26 +107,26 @@ async def open_container(
 ) -> Container:
     """Connect, migrate, load the master key, and (first start only) create a team."""
     try:
-        engines = create_engines(
+        database = open_database(
             settings.database_url, sqlite_synchronous=settings.sqlite_synchronous
         )
     except ConfigError as exc:
         raise StartupError(str(exc)) from exc
     try:
         try:
-            await migrate.upgrade(engines.write)
-        except (SQLAlchemyError, OSError) as exc:
+            await migrate.upgrade(database)
+        except (StoreError, OSError) as exc:
             raise StartupError(f"cannot open the database: {_reason(exc)}") from exc
         try:
             box = SecretBox(master_keys(settings))
         except (ConfigError, OSError) as exc:
             raise StartupError(f"cannot load the master key: {exc}") from exc
-        store = SqlStore(engines)
+        store = SqlStore(database)
         try:
             await _check_master_key(store, box)
         except StoreError as exc:
             raise StartupError(f"cannot use the database: {_reason(exc)}") from exc
-        delivery_store = SqlDeliveryStore(engines)
+        delivery_store = SqlDeliveryStore(database)
         sender = Sender(
             timeout=settings.delivery_timeout,
             max_response_bytes=settings.max_response_bytes,
@@ -136,13 +134,13 @@ async def open_container(
             pool_size=settings.dispatch_concurrency,
         )
         await sender.start()
-        waker = Waker(settings.database_url)
+        waker = Waker(database.dsn)
         await waker.start()
         webhooks = WebhookService(store, box, clock, dev=settings.dev)
         container = Container(
             settings=settings,
             clock=clock,
-            engines=engines,
+            database=database,
             store=store,
             delivery_store=delivery_store,
             box=box,
@@ -179,7 +177,7 @@ async def open_container(
             raise
         return container
     except BaseException:
-        await engines.dispose()
+        await database.dispose()
         raise
 
 

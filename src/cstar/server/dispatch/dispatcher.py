@@ -1,16 +1,21 @@
 """The worker loop: claim due deliveries, send them, record the attempts, reschedule.
 
-One claimer leases due deliveries in batches (at most ``concurrency`` held at once) and starts a
-send for each at once. A webhook with ``endpoint_concurrency`` requests in flight is left out of
-claims until one finishes, so a slow or dead endpoint holds only its own share of the capacity
-and never delays the others. A recorder writes finished attempts in batches (every few
-milliseconds under load), which is what makes durable logging of every attempt cheap.
+One loop runs *cycles*. A cycle is one database transaction that records every attempt finished
+since the last cycle, claims new due deliveries under a lease, and says when the next one falls
+due. Sends run concurrently in between. Under load cycles follow each other back to back and
+batch themselves (one transaction, and one fsync, per few dozen deliveries); when idle, the loop
+sleeps until new work is published (it is poked), a send finishes, or the next retry falls due.
+
+Per endpoint (webhook) at most ``endpoint_concurrency`` requests are in flight; up to as many
+more wait in a small local buffer, so that a finished request is followed by the next one at
+once, without a database round trip. A claim never takes more than a webhook's remaining room,
+so a slow or dead endpoint holds only its own share of the capacity and never delays others.
 
 Leases make crashes safe: a worker that dies holds its claims only until their lease ends, then
-another worker retakes them (at-least-once delivery). A send is never started on a lease with too
-little time left for it, so no delivery is in flight twice. ``stop()`` stops claiming, lets the
-sends in flight finish (each is bounded by the delivery timeout), records them, and gives back
-anything unsent.
+another worker retakes them (at-least-once delivery). A send never starts on a lease with too
+little time left for it, so no delivery is in flight twice. ``stop()`` stops claiming, gives back
+what is buffered, lets the requests in flight finish (each bounded by the delivery timeout),
+records them, and returns.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ import logging
 import os
 import secrets
 import socket
-from collections import Counter
+from collections import Counter, defaultdict, deque
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -33,9 +38,26 @@ from cstar.server.dispatch.wakeup import Waker
 from cstar.server.domain.clock import Clock
 from cstar.server.domain.deliveries import Attempt
 from cstar.server.security.secretbox import SecretBox
-from cstar.server.store.contract import AttemptOutcome, ClaimedDelivery, DeliveryStore, StoreError
+from cstar.server.store.contract import (
+    AttemptOutcome,
+    ClaimedDelivery,
+    ClaimRequest,
+    CycleResult,
+    DeliveryStore,
+    StoreError,
+)
 
 log = logging.getLogger(__name__)
+
+#: Finished attempts waiting to be recorded beyond which no new work is claimed (backpressure
+#: while the database is slow or away: memory stays bounded, nothing is lost).
+_MAX_UNRECORDED = 5000
+#: A cycle that handled at least this many deliveries means load: the next waits for the window.
+_BUSY_CYCLE = 16
+_BATCH_WINDOW = 0.005
+#: Room per endpoint in claims, in multiples of its concurrency: requests in flight plus a
+#: buffer that keeps them going while the next cycle is in the database.
+_ROOM = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +70,6 @@ class DispatchConfig:
     disable_after: timedelta = timedelta(days=5)
     log_retention: timedelta = timedelta(days=30)
     claim_batch: int = 200
-    flush_interval: float = 0.005
     record_batch: int = 1000
     purge_interval: float = 600.0
 
@@ -78,13 +99,14 @@ class Dispatcher:
         self._clock = clock
         self._config = config
         self.worker_id = worker_id or new_worker_id()
+        #: Claimed and not yet recorded (sending, buffered, or finished and awaiting a cycle).
         self._held: dict[str, ClaimedDelivery] = {}
         self._sending: Counter[str] = Counter()
+        self._buffered: defaultdict[str, deque[ClaimedDelivery]] = defaultdict(deque)
         self._results: list[AttemptOutcome] = []
         self._to_release: list[str] = []
         self._tasks: set[asyncio.Task[None]] = set()
         self._poke = asyncio.Event()
-        self._results_ready = asyncio.Event()
         self._stopping = False
         self._secret_cache: dict[str, str] = {}
         #: Counters for operators and benchmarks.
@@ -99,80 +121,118 @@ class Dispatcher:
 
     async def run(self) -> None:
         self._waker.subscribe(self._poke)
-        recorder = asyncio.create_task(self._record_loop(), name="cstar-recorder")
         purger = asyncio.create_task(self._purge_loop(), name="cstar-purger")
         try:
-            await self._claim_loop()
+            await self._cycle_loop()
         finally:
             self._stopping = True
             purger.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await purger
             await self._drain()
-            self._results_ready.set()
-            await recorder
             self._waker.unsubscribe(self._poke)
 
     async def _drain(self) -> None:
-        if not self._tasks:
-            return
-        log.info("waiting for %d deliveries in flight", len(self._tasks))
-        _done, pending = await asyncio.wait(
-            set(self._tasks), timeout=self._config.delivery_timeout + 5
-        )
-        for task in pending:
-            task.cancel()
-        if pending:
-            await asyncio.wait(pending)
+        """Give back what is buffered, let what is in flight finish, record everything."""
+        for queue in self._buffered.values():
+            self._to_release.extend(c.delivery_id for c in queue)
+            queue.clear()
+        if self._tasks:
+            log.info("waiting for %d deliveries in flight", len(self._tasks))
+            _done, pending = await asyncio.wait(
+                set(self._tasks), timeout=self._config.delivery_timeout + 5
+            )
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.wait(pending)
+        while self._results:
+            await self._cycle(claim=False)
+        await self._release()
 
-    # -- claiming ------------------------------------------------------------------------------
-    async def _claim_loop(self) -> None:
-        config = self._config
+    # -- the cycle -----------------------------------------------------------------------------
+    async def _cycle_loop(self) -> None:
         backoff = 0.1
+        loop = asyncio.get_running_loop()
+        busy_until = 0.0
         while not self._stopping:
+            if loop.time() < busy_until and not self._starving():
+                # Under load, let a few milliseconds of results gather: one transaction (and
+                # one fsync) then records and claims dozens of deliveries at once. The endpoint
+                # buffers keep every sender busy meanwhile.
+                await asyncio.sleep(busy_until - loop.time())
             self._poke.clear()
-            free = config.concurrency - len(self._held)
-            if free <= 0:
-                await self._sleep(config.poll_interval)
-                continue
-            now = self._clock()
-            wanted = min(free, config.claim_batch)
+            started = loop.time()
             try:
-                claims = await self._store.claim_due(
+                result, wanted, recorded = await self._cycle(claim=True)
+            except StoreError as exc:
+                log.error("dispatch cycle failed: %s; retrying in %.1fs", exc, backoff)
+                await self._sleep(backoff)
+                backoff = min(backoff * 2, 10.0)
+                continue
+            backoff = 0.1
+            await self._release()
+            handled = len(result.claimed) + recorded
+            busy_until = started + _BATCH_WINDOW if handled >= _BUSY_CYCLE else 0.0
+            if self._results or (wanted and len(result.claimed) == wanted):
+                await asyncio.sleep(0)  # more to record or more due: cycle again at once
+                continue
+            await self._sleep(self._idle_timeout(result))
+
+    async def _cycle(self, *, claim: bool) -> tuple[CycleResult, int, int]:
+        config = self._config
+        batch = self._results[: config.record_batch]
+        now = self._clock()
+        request = None
+        wanted = 0
+        if claim and not self._stopping and len(self._results) < _MAX_UNRECORDED:
+            # Capacity counts work in hand (sending or buffered); finished attempts waiting for
+            # this cycle to record them hold no connection and do not count.
+            active = len(self._held) - len(self._results)
+            wanted = min(config.concurrency - active, config.claim_batch)
+            if wanted > 0:
+                busy = {w: n + len(self._buffered.get(w, ())) for w, n in self._sending.items()}
+                request = ClaimRequest(
                     now=now,
                     limit=wanted,
                     lease_until=now + config.lease,
                     worker_id=self.worker_id,
-                    per_webhook=config.endpoint_concurrency,
-                    busy=dict(self._sending),
+                    # Room per endpoint: its requests in flight, plus as many waiting.
+                    per_webhook=_ROOM * config.endpoint_concurrency,
+                    busy=busy,
                 )
-            except StoreError as exc:
-                log.error("claiming deliveries failed: %s; retrying in %.1fs", exc, backoff)
-                await self._sleep(backoff)
-                backoff = min(backoff * 2, 5.0)
-                continue
-            backoff = 0.1
-            for claim in claims:
-                self._start(claim)
-            if len(claims) == wanted:
-                await asyncio.sleep(0)  # more is probably due: claim again at once
-                continue
-            await self._sleep(await self._idle_timeout())
+        result = await self._store.record_and_claim(
+            batch,
+            request,
+            worker_id=self.worker_id,
+            now=now,
+            disable_failing_since=now - config.disable_after,
+        )
+        del self._results[: len(batch)]
+        for outcome in batch:
+            self._held.pop(outcome.attempt.delivery_id, None)
+        self.recorded += len(batch)
+        for webhook_id in result.disabled:
+            log.warning("deactivated webhook %s (see its disabledReason)", webhook_id)
+        for claimed in result.claimed:
+            self._admit(claimed)
+        return result, wanted, len(batch)
 
-    async def _idle_timeout(self) -> float:
-        """How long to wait for a poke: until the next delivery falls due, at most ``poll``.
+    def _starving(self) -> bool:
+        """An endpoint with senders to spare but nothing buffered: claim now, do not batch."""
+        cap = self._config.endpoint_concurrency
+        return any(n < cap and not self._buffered.get(w) for w, n in self._sending.items())
 
-        Work that is due but was not claimed belongs to webhooks at their concurrency cap (or
-        was taken by another worker): a finishing send pokes us, so wait rather than spin.
+    def _idle_timeout(self, result: CycleResult) -> float:
+        """Wait for a poke until the next delivery falls due, at most ``poll_interval``.
+
+        Work that is due but was not claimed belongs to endpoints at their cap (or was taken by
+        another worker): a finishing send pokes us, so wait for that rather than spin.
         """
         poll = self._config.poll_interval
-        try:
-            due = await self._store.next_due_at()
-        except StoreError:
+        if result.next_due is None:
             return poll
-        if due is None:
-            return poll
-        until = (due - self._clock()).total_seconds()
+        until = (result.next_due - self._clock()).total_seconds()
         return poll if until <= 0 else min(poll, until)
 
     async def _sleep(self, seconds: float) -> None:
@@ -183,14 +243,54 @@ class Dispatcher:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._poke.wait(), seconds)
 
-    def _start(self, claim: ClaimedDelivery) -> None:
-        self._held[claim.delivery_id] = claim
-        self._sending[claim.webhook_id] += 1
-        task = asyncio.create_task(self._deliver(claim))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+    async def _release(self) -> None:
+        if not self._to_release:
+            return
+        ids, self._to_release = self._to_release, []
+        try:
+            await self._store.release(ids, worker_id=self.worker_id)
+        except StoreError as exc:
+            log.error(
+                "could not give back %d leases (%s); they expire by themselves", len(ids), exc
+            )
+        for delivery_id in ids:
+            self._held.pop(delivery_id, None)
 
     # -- sending -------------------------------------------------------------------------------
+    def _admit(self, claim: ClaimedDelivery) -> None:
+        """Buffer a claimed delivery for its endpoint; start a sender if the endpoint has room.
+
+        Each endpoint has up to ``endpoint_concurrency`` sender coroutines, each sending one
+        delivery at a time from the endpoint's buffer until it is empty: under load, senders
+        live on from one claim to the next instead of a task being made per delivery.
+        """
+        self._held[claim.delivery_id] = claim
+        self._buffered[claim.webhook_id].append(claim)
+        if self._sending[claim.webhook_id] < self._config.endpoint_concurrency:
+            self._sending[claim.webhook_id] += 1
+            task = asyncio.create_task(self._sender_loop(claim.webhook_id))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _sender_loop(self, webhook_id: str) -> None:
+        try:
+            while not self._stopping:
+                queue = self._buffered.get(webhook_id)
+                if not queue:
+                    break
+                claim = queue.popleft()
+                if not queue:
+                    del self._buffered[webhook_id]
+                await self._deliver(claim)
+                self._poke.set()
+        finally:
+            remaining = self._sending[webhook_id] - 1
+            if remaining > 0:
+                self._sending[webhook_id] = remaining
+            else:
+                del self._sending[webhook_id]
+            self._poke.set()
+
     def _secrets(self, claim: ClaimedDelivery) -> list[str]:
         current = [self._decrypt(claim.secret_ciphertext)]
         expires = claim.previous_secret_expires_at
@@ -232,22 +332,21 @@ class Dispatcher:
             decision = decide(
                 result, retry_index=claim.retry_index, policy=self._policy, now=self._clock()
             )
-            attempt = Attempt(
-                delivery_id=claim.delivery_id,
-                webhook_id=claim.webhook_id,
-                attempt=number,
-                started_at=started,
-                duration_ms=result.duration_ms,
-                status_code=result.status_code,
-                success=result.success,
-                error=result.error,
-                url=claim.url,
-                request_headers=headers,
-                response_body=result.response_body,
-            )
             self._results.append(
                 AttemptOutcome(
-                    attempt=attempt,
+                    attempt=Attempt(
+                        delivery_id=claim.delivery_id,
+                        webhook_id=claim.webhook_id,
+                        attempt=number,
+                        started_at=started,
+                        duration_ms=result.duration_ms,
+                        status_code=result.status_code,
+                        success=result.success,
+                        error=result.error,
+                        url=claim.url,
+                        request_headers=headers,
+                        response_body=result.response_body,
+                    ),
                     status=decision.status,
                     next_attempt_at=decision.next_attempt_at,
                     retry_index=decision.retry_index,
@@ -256,7 +355,6 @@ class Dispatcher:
             )
             recorded = True
             self.sent += 1
-            self._results_ready.set()
         except asyncio.CancelledError:
             log.warning("delivery %s cancelled during shutdown", claim.delivery_id)
         except Exception:
@@ -264,75 +362,8 @@ class Dispatcher:
                 "delivery %s failed unexpectedly; its lease is given back", claim.delivery_id
             )
         finally:
-            remaining = self._sending[claim.webhook_id] - 1
-            if remaining > 0:
-                self._sending[claim.webhook_id] = remaining
-            else:
-                del self._sending[claim.webhook_id]
             if not recorded:
                 self._to_release.append(claim.delivery_id)
-                self._results_ready.set()
-            self._poke.set()
-
-    # -- recording -----------------------------------------------------------------------------
-    async def _record_loop(self) -> None:
-        while True:
-            await self._results_ready.wait()
-            self._results_ready.clear()
-            if not self._stopping and len(self._results) < self._config.record_batch:
-                await asyncio.sleep(self._config.flush_interval)
-            await self._flush()
-            if self._stopping and not self._tasks and not self._results and not self._to_release:
-                return
-
-    async def _flush(self) -> None:
-        while self._results:
-            batch = self._results[: self._config.record_batch]
-            await self._write(batch)
-            del self._results[: len(batch)]
-            for outcome in batch:
-                self._held.pop(outcome.attempt.delivery_id, None)
-            self.recorded += len(batch)
-            self._poke.set()
-        if self._to_release:
-            ids, self._to_release = self._to_release, []
-            try:
-                await self._store.release(ids, worker_id=self.worker_id)
-            except StoreError as exc:
-                log.error(
-                    "could not give back %d leases (%s); they expire by themselves", len(ids), exc
-                )
-            for delivery_id in ids:
-                self._held.pop(delivery_id, None)
-            self._poke.set()
-
-    async def _write(self, batch: list[AttemptOutcome]) -> None:
-        delay = 0.1
-        while True:
-            now = self._clock()
-            try:
-                disabled = await self._store.record(
-                    batch,
-                    worker_id=self.worker_id,
-                    now=now,
-                    disable_failing_since=now - self._config.disable_after,
-                )
-            except StoreError as exc:
-                if self._stopping and delay > 5:
-                    log.error(
-                        "giving up recording %d attempts at shutdown (%s); their leases expire "
-                        "and they will be delivered again",
-                        len(batch),
-                        exc,
-                    )
-                    return
-                log.error("recording %d attempts failed (%s); retrying", len(batch), exc)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 10.0)
-                continue
-            for webhook_id in disabled:
-                log.warning("deactivated webhook %s (see its disabledReason)", webhook_id)
-            return
 
     async def _purge_loop(self) -> None:
         while True:

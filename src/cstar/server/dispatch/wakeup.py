@@ -13,17 +13,15 @@ import contextlib
 import logging
 from typing import Any
 
-from sqlalchemy.engine import make_url
-
 from cstar.server.store.deliveries import NOTIFY_CHANNEL
-from cstar.server.store.engine import async_url
 
 log = logging.getLogger(__name__)
 
 
 class Waker:
-    def __init__(self, database_url: str) -> None:
-        self._database_url = database_url
+    def __init__(self, dsn: str | None) -> None:
+        """``dsn``: the PostgreSQL database to LISTEN on; ``None`` wakes in this process only."""
+        self._dsn = dsn
         self._events: list[asyncio.Event] = []
         self._task: asyncio.Task[None] | None = None
         self.listening = asyncio.Event()
@@ -39,12 +37,8 @@ class Waker:
         for event in self._events:
             event.set()
 
-    @property
-    def is_postgres(self) -> bool:
-        return async_url(self._database_url).startswith("postgresql")
-
     async def start(self) -> None:
-        if self.is_postgres and self._task is None:
+        if self._dsn is not None and self._task is None:
             self._task = asyncio.create_task(self._listen(), name="cstar-listen")
 
     async def close(self) -> None:
@@ -54,10 +48,6 @@ class Waker:
                 await self._task
             self._task = None
 
-    def _dsn(self) -> str:
-        url = make_url(async_url(self._database_url)).set(drivername="postgresql")
-        return url.render_as_string(hide_password=False)
-
     async def _listen(self) -> None:
         import asyncpg  # type: ignore[import-untyped]
 
@@ -65,7 +55,7 @@ class Waker:
         while True:
             connection: Any = None
             try:
-                connection = await asyncpg.connect(self._dsn())
+                connection = await asyncpg.connect(self._dsn)
                 lost = asyncio.Event()
                 connection.add_termination_listener(_setter(lost))
                 await connection.add_listener(NOTIFY_CHANNEL, self._on_notify)

@@ -1,39 +1,29 @@
-"""What both SQL stores share: the engines, transactions, and driver-error translation."""
+"""What both SQL stores share: the database that runs their transaction functions."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import Callable
+from typing import TypeVar
 
-from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.engine import Connection
 
-from cstar.server.store.contract import StoreError
-from cstar.server.store.engine import Engines
+from cstar.server.store.database import Database
+
+T = TypeVar("T")
 
 
 class SqlBase:
-    def __init__(self, engines: Engines) -> None:
-        self._engines = engines
-        self._pg = engines.dialect == "postgresql"
+    def __init__(self, database: Database) -> None:
+        self._db = database
+        self._pg = database.dialect == "postgresql"
 
     @property
     def dialect(self) -> str:
-        return self._engines.dialect
+        return self._db.dialect
 
-    @asynccontextmanager
-    async def _write(self) -> AsyncIterator[AsyncConnection]:
-        """A transaction that may change data (on SQLite: BEGIN IMMEDIATE on the one writer)."""
-        try:
-            async with self._engines.write.begin() as conn:
-                yield conn
-        except SQLAlchemyError as exc:
-            raise StoreError(f"database write failed: {type(exc).__name__}: {exc}") from exc
+    async def _write(self, work: Callable[[Connection], T]) -> T:
+        """``work`` in one transaction that may change data (SQLite: the one writer)."""
+        return await self._db.write(work)
 
-    @asynccontextmanager
-    async def _read(self) -> AsyncIterator[AsyncConnection]:
-        try:
-            async with self._engines.read.connect() as conn:
-                yield conn
-        except SQLAlchemyError as exc:
-            raise StoreError(f"database read failed: {type(exc).__name__}: {exc}") from exc
+    async def _read(self, work: Callable[[Connection], T]) -> T:
+        return await self._db.read(work)

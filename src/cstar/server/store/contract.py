@@ -166,6 +166,28 @@ class AttemptOutcome:
 
 
 @dataclass(frozen=True, slots=True)
+class ClaimRequest:
+    """What a dispatcher asks for: up to ``limit`` due deliveries, at most ``per_webhook`` per
+    webhook less what ``busy`` says it already holds for that webhook."""
+
+    now: datetime
+    limit: int
+    lease_until: datetime
+    worker_id: str
+    per_webhook: int
+    busy: Mapping[str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class CycleResult:
+    claimed: list[ClaimedDelivery]
+    #: Webhooks deactivated by the recorded attempts (410 Gone, or failing too long).
+    disabled: list[str]
+    #: When the next delivery not held by a live lease falls due (``None``: nothing pending).
+    next_due: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
 class DeliveryFilter:
     webhook_id: str | None = None
     status: DeliveryStatus | None = None
@@ -217,11 +239,25 @@ class DeliveryStore(Protocol):
         the ids of webhooks deactivated by this call."""
         ...
 
+    async def record_and_claim(
+        self,
+        outcomes: Sequence[AttemptOutcome],
+        claim: ClaimRequest | None,
+        *,
+        worker_id: str,
+        now: datetime,
+        disable_failing_since: datetime,
+    ) -> CycleResult:
+        """One dispatcher cycle in one transaction: record, then claim, then look ahead."""
+        ...
+
     async def release(self, delivery_ids: Sequence[str], *, worker_id: str) -> None:
         """Give back leases without an attempt (graceful shutdown)."""
         ...
 
-    async def next_due_at(self) -> datetime | None: ...
+    async def next_due_at(self, now: datetime) -> datetime | None:
+        """When the next delivery not held by a live lease falls due."""
+        ...
 
     async def purge(self, *, completed_before: datetime, idempotency_before: datetime) -> int:
         """Delete completed deliveries (and their attempts), and then events with no

@@ -1,7 +1,7 @@
 """Apply the Alembic migrations that ship inside the package.
 
-Called on every server and worker start. On PostgreSQL an advisory lock makes concurrent starts
-(several replicas rolling out at once) apply each migration exactly once.
+Called on every server and worker start. On PostgreSQL a transaction-scoped advisory lock makes
+concurrent starts (several replicas rolling out at once) apply each migration exactly once.
 """
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import AsyncEngine
+
+from cstar.server.store.database import Database
 
 SCRIPT_LOCATION = "cstar.server.store:migrations"
 #: Arbitrary constant naming cStar's migration lock among PostgreSQL advisory locks.
@@ -32,6 +33,8 @@ def head_revision() -> str | None:
 
 
 def _upgrade(connection: Connection) -> None:
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _PG_LOCK_ID})
     command.upgrade(alembic_config(connection), "head")
 
 
@@ -39,20 +42,9 @@ def _current(connection: Connection) -> str | None:
     return MigrationContext.configure(connection).get_current_revision()
 
 
-async def upgrade(engine: AsyncEngine) -> None:
-    async with engine.connect() as conn:
-        if conn.dialect.name == "postgresql":
-            await conn.execute(text("SELECT pg_advisory_lock(:id)"), {"id": _PG_LOCK_ID})
-            await conn.commit()
-        try:
-            await conn.run_sync(_upgrade)
-            await conn.commit()
-        finally:
-            if conn.dialect.name == "postgresql":
-                await conn.execute(text("SELECT pg_advisory_unlock(:id)"), {"id": _PG_LOCK_ID})
-                await conn.commit()
+async def upgrade(database: Database) -> None:
+    await database.write(_upgrade)
 
 
-async def current_revision(engine: AsyncEngine) -> str | None:
-    async with engine.connect() as conn:
-        return await conn.run_sync(_current)
+async def current_revision(database: Database) -> str | None:
+    return await database.read(_current)

@@ -1,7 +1,8 @@
-"""The SQL store: one implementation of the contract for SQLite and PostgreSQL.
+"""The management half of the storage contract: teams, keys, webhooks and their subscriptions.
 
-Written with SQLAlchemy Core. Dialect differences are confined to a few statements (row locks on
-PostgreSQL; SQLite serialises writers through its single write connection instead).
+Written with SQLAlchemy Core as synchronous transaction functions, run by the database (a thread
+for SQLite, asyncpg for PostgreSQL). Dialect differences are confined to a few statements (row
+locks on PostgreSQL; SQLite serialises writers through its single writer instead).
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.engine import Connection
 
 from cstar import events as catalog
 from cstar.server.domain.models import ApiKey, KeyKind, KeyMode, Team, Webhook
@@ -19,6 +21,7 @@ from cstar.server.domain.pagination import Page, PageRequest
 from cstar.server.store.base import SqlBase
 from cstar.server.store.contract import RevokeOutcome, WebhookChanges
 from cstar.server.store.schema import (
+    UTCDateTime,
     api_keys,
     deliveries,
     meta,
@@ -31,98 +34,105 @@ _T = TypeVar("_T", ApiKey, Webhook)
 
 
 class SqlStore(SqlBase):
-    """The management half of the storage contract over SQLAlchemy async engines."""
+    """The management half of the storage contract."""
 
     # -- operator metadata -------------------------------------------------------------------
     async def get_meta(self, key: str) -> str | None:
-        async with self._read() as conn:
-            value = await conn.scalar(sa.select(meta.c.value).where(meta.c.key == key))
-        return None if value is None else str(value)
+        def work(conn: Connection) -> str | None:
+            value = conn.scalar(sa.select(meta.c.value).where(meta.c.key == key))
+            return None if value is None else str(value)
+
+        return await self._read(work)
 
     async def put_meta_if_absent(self, key: str, value: str) -> str:
-        async with self._write() as conn:
-            current = await conn.scalar(sa.select(meta.c.value).where(meta.c.key == key))
+        pg = self._pg
+
+        def work(conn: Connection) -> str:
+            current = conn.scalar(sa.select(meta.c.value).where(meta.c.key == key))
             if current is not None:
                 return str(current)
-            if self._pg:
-                from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-                await conn.execute(
-                    pg_insert(meta).values(key=key, value=value).on_conflict_do_nothing()
+            if pg:
+                conn.execute(
+                    postgresql.insert(meta).values(key=key, value=value).on_conflict_do_nothing()
                 )
-                stored = await conn.scalar(sa.select(meta.c.value).where(meta.c.key == key))
-                return str(stored)
-            await conn.execute(meta.insert().values(key=key, value=value))
+                return str(conn.scalar(sa.select(meta.c.value).where(meta.c.key == key)))
+            conn.execute(meta.insert().values(key=key, value=value))
             return value
 
+        return await self._write(work)
+
     async def ping(self) -> None:
-        async with self._read() as conn:
-            await conn.execute(sa.text("SELECT 1"))
+        await self._read(lambda conn: conn.execute(sa.text("SELECT 1")).scalar())
 
     # -- teams -------------------------------------------------------------------------------
     async def create_team(self, team: Team, keys: Sequence[ApiKey]) -> None:
-        async with self._write() as conn:
-            await conn.execute(
+        def work(conn: Connection) -> None:
+            conn.execute(
                 teams.insert().values(id=team.id, name=team.name, created_at=team.created_at)
             )
             if keys:
-                await conn.execute(api_keys.insert(), [_key_values(k) for k in keys])
+                conn.execute(api_keys.insert(), [_key_values(k) for k in keys])
+
+        await self._write(work)
 
     async def get_team(self, team_id: str) -> Team | None:
-        async with self._read() as conn:
-            row = (await conn.execute(sa.select(teams).where(teams.c.id == team_id))).first()
-        return None if row is None else Team(id=row.id, name=row.name, created_at=row.created_at)
+        def work(conn: Connection) -> Team | None:
+            row = conn.execute(sa.select(teams).where(teams.c.id == team_id)).first()
+            return (
+                None if row is None else Team(id=row.id, name=row.name, created_at=row.created_at)
+            )
+
+        return await self._read(work)
 
     async def list_teams(self) -> list[Team]:
-        async with self._read() as conn:
-            rows = await conn.execute(sa.select(teams).order_by(teams.c.created_at, teams.c.id))
+        def work(conn: Connection) -> list[Team]:
+            rows = conn.execute(sa.select(teams).order_by(teams.c.created_at, teams.c.id))
             return [Team(id=r.id, name=r.name, created_at=r.created_at) for r in rows]
 
+        return await self._read(work)
+
     async def count_teams(self) -> int:
-        async with self._read() as conn:
-            return int(await conn.scalar(sa.select(sa.func.count()).select_from(teams)) or 0)
+        return await self._read(
+            lambda conn: int(conn.scalar(sa.select(sa.func.count()).select_from(teams)) or 0)
+        )
 
     # -- API keys ----------------------------------------------------------------------------
     async def insert_key(self, key: ApiKey) -> None:
-        async with self._write() as conn:
-            await conn.execute(api_keys.insert().values(**_key_values(key)))
+        await self._write(lambda conn: conn.execute(api_keys.insert().values(**_key_values(key))))
 
     async def find_key_by_hash(self, key_hash: str) -> ApiKey | None:
-        async with self._read() as conn:
-            row = (
-                await conn.execute(sa.select(api_keys).where(api_keys.c.key_hash == key_hash))
-            ).first()
-        return None if row is None else _key_from_row(row)
+        def work(conn: Connection) -> ApiKey | None:
+            row = conn.execute(sa.select(api_keys).where(api_keys.c.key_hash == key_hash)).first()
+            return None if row is None else _key_from_row(row)
+
+        return await self._read(work)
 
     async def get_key(self, team_id: str, key_id: str) -> ApiKey | None:
-        async with self._read() as conn:
-            row = (
-                await conn.execute(
-                    sa.select(api_keys).where(
-                        api_keys.c.team_id == team_id, api_keys.c.id == key_id
-                    )
-                )
+        def work(conn: Connection) -> ApiKey | None:
+            row = conn.execute(
+                sa.select(api_keys).where(api_keys.c.team_id == team_id, api_keys.c.id == key_id)
             ).first()
-        return None if row is None else _key_from_row(row)
+            return None if row is None else _key_from_row(row)
+
+        return await self._read(work)
 
     async def list_keys(self, team_id: str, page: PageRequest) -> Page[ApiKey]:
-        query = sa.select(api_keys).where(api_keys.c.team_id == team_id)
-        query = _paginate(query, api_keys, page)
-        async with self._read() as conn:
-            rows = (await conn.execute(query)).all()
-        return _page([_key_from_row(r) for r in rows], page)
+        query = _paginate(sa.select(api_keys).where(api_keys.c.team_id == team_id), api_keys, page)
+
+        def work(conn: Connection) -> Page[ApiKey]:
+            return _page([_key_from_row(r) for r in conn.execute(query)], page)
+
+        return await self._read(work)
 
     async def revoke_key(self, team_id: str, key_id: str, now: datetime) -> RevokeOutcome:
-        async with self._write() as conn:
-            if self._pg:  # serialise revocations within a team so one secret key always remains
-                await conn.execute(
-                    sa.select(teams.c.id).where(teams.c.id == team_id).with_for_update()
-                )
-            row = (
-                await conn.execute(
-                    sa.select(api_keys.c.kind, api_keys.c.revoked_at).where(
-                        api_keys.c.team_id == team_id, api_keys.c.id == key_id
-                    )
+        pg = self._pg
+
+        def work(conn: Connection) -> RevokeOutcome:
+            if pg:  # serialise revocations within a team so one secret key always remains
+                conn.execute(sa.select(teams.c.id).where(teams.c.id == team_id).with_for_update())
+            row = conn.execute(
+                sa.select(api_keys.c.kind, api_keys.c.revoked_at).where(
+                    api_keys.c.team_id == team_id, api_keys.c.id == key_id
                 )
             ).first()
             if row is None:
@@ -130,7 +140,7 @@ class SqlStore(SqlBase):
             if row.revoked_at is not None:
                 return RevokeOutcome.ALREADY_REVOKED
             if row.kind == KeyKind.SECRET.value:
-                remaining = await conn.scalar(
+                remaining = conn.scalar(
                     sa.select(sa.func.count())
                     .select_from(api_keys)
                     .where(
@@ -141,34 +151,34 @@ class SqlStore(SqlBase):
                 )
                 if (remaining or 0) <= 1:
                     return RevokeOutcome.LAST_SECRET_KEY
-            await conn.execute(
-                api_keys.update().where(api_keys.c.id == key_id).values(revoked_at=now)
-            )
+            conn.execute(api_keys.update().where(api_keys.c.id == key_id).values(revoked_at=now))
             return RevokeOutcome.REVOKED
 
+        return await self._write(work)
+
     async def count_active_keys(self, team_id: str, kind: KeyKind) -> int:
-        async with self._read() as conn:
-            count = await conn.scalar(
-                sa.select(sa.func.count())
-                .select_from(api_keys)
-                .where(
-                    api_keys.c.team_id == team_id,
-                    api_keys.c.kind == kind.value,
-                    api_keys.c.revoked_at.is_(None),
-                )
+        query = (
+            sa.select(sa.func.count())
+            .select_from(api_keys)
+            .where(
+                api_keys.c.team_id == team_id,
+                api_keys.c.kind == kind.value,
+                api_keys.c.revoked_at.is_(None),
             )
-        return int(count or 0)
+        )
+        return await self._read(lambda conn: int(conn.scalar(query) or 0))
 
     async def touch_key(self, key_id: str, now: datetime) -> None:
-        async with self._write() as conn:
-            await conn.execute(
+        await self._write(
+            lambda conn: conn.execute(
                 api_keys.update().where(api_keys.c.id == key_id).values(last_used_at=now)
             )
+        )
 
     # -- webhooks ----------------------------------------------------------------------------
     async def insert_webhook(self, webhook: Webhook) -> None:
-        async with self._write() as conn:
-            await conn.execute(
+        def work(conn: Connection) -> None:
+            conn.execute(
                 webhooks.insert().values(
                     id=webhook.id,
                     team_id=webhook.team_id,
@@ -183,11 +193,12 @@ class SqlStore(SqlBase):
                     updated_at=webhook.updated_at,
                 )
             )
-            await _replace_subscriptions(conn, webhook.team_id, webhook.id, webhook.events)
+            _replace_subscriptions(conn, webhook.team_id, webhook.id, webhook.events)
+
+        await self._write(work)
 
     async def get_webhook(self, team_id: str, webhook_id: str) -> Webhook | None:
-        async with self._read() as conn:
-            return await _get_webhook(conn, team_id, webhook_id)
+        return await self._read(lambda conn: _get_webhook(conn, team_id, webhook_id))
 
     async def list_webhooks(
         self, team_id: str, *, active: bool | None, page: PageRequest
@@ -196,9 +207,11 @@ class SqlStore(SqlBase):
         if active is not None:
             query = query.where(webhooks.c.is_active == active)
         query = _paginate(query, webhooks, page)
-        async with self._read() as conn:
-            rows = (await conn.execute(query)).all()
-        return _page([_webhook_from_row(r) for r in rows], page)
+
+        def work(conn: Connection) -> Page[Webhook]:
+            return _page([_webhook_from_row(r) for r in conn.execute(query)], page)
+
+        return await self._read(work)
 
     async def update_webhook(
         self, team_id: str, webhook_id: str, changes: WebhookChanges, now: datetime
@@ -215,8 +228,9 @@ class SqlStore(SqlBase):
             if changes.is_active:
                 # A user re-enabling a webhook starts a fresh health record.
                 values.update(disabled_reason=None, disabled_at=None, failing_since=None)
-        async with self._write() as conn:
-            result = await conn.execute(
+
+        def work(conn: Connection) -> Webhook | None:
+            result = conn.execute(
                 webhooks.update()
                 .where(webhooks.c.team_id == team_id, webhooks.c.id == webhook_id)
                 .values(**values)
@@ -224,10 +238,12 @@ class SqlStore(SqlBase):
             if result.rowcount == 0:
                 return None
             if changes.events is not None:
-                await _replace_subscriptions(conn, team_id, webhook_id, changes.events)
+                _replace_subscriptions(conn, team_id, webhook_id, changes.events)
             if changes.is_active is not None:
-                await set_deliveries_paused(conn, [webhook_id], paused=not changes.is_active)
-            return await _get_webhook(conn, team_id, webhook_id)
+                set_deliveries_paused(conn, [webhook_id], paused=not changes.is_active)
+            return _get_webhook(conn, team_id, webhook_id)
+
+        return await self._write(work)
 
     async def rotate_secret(
         self,
@@ -237,37 +253,42 @@ class SqlStore(SqlBase):
         previous_expires_at: datetime | None,
         now: datetime,
     ) -> Webhook | None:
-        # The right-hand sides see the row as it was: the old secret moves to "previous"
-        # in the same statement that installs the new one, so concurrent rotations cannot
-        # lose a secret that is still in use.
+        # The right-hand sides see the row as it was: the old secret moves to "previous" in the
+        # same statement that installs the new one, so concurrent rotations cannot lose a
+        # secret that is still in use.
         keep_old = previous_expires_at is not None
-        async with self._write() as conn:
-            result = await conn.execute(
-                webhooks.update()
-                .where(webhooks.c.team_id == team_id, webhooks.c.id == webhook_id)
-                .values(
-                    secret_ciphertext=new_secret_ciphertext,
-                    previous_secret_ciphertext=webhooks.c.secret_ciphertext if keep_old else None,
-                    previous_secret_expires_at=previous_expires_at,
-                    updated_at=now,
-                )
+        statement = (
+            webhooks.update()
+            .where(webhooks.c.team_id == team_id, webhooks.c.id == webhook_id)
+            .values(
+                secret_ciphertext=new_secret_ciphertext,
+                previous_secret_ciphertext=webhooks.c.secret_ciphertext if keep_old else None,
+                previous_secret_expires_at=previous_expires_at,
+                updated_at=now,
             )
-            if result.rowcount == 0:
+        )
+
+        def work(conn: Connection) -> Webhook | None:
+            if conn.execute(statement).rowcount == 0:
                 return None
-            return await _get_webhook(conn, team_id, webhook_id)
+            return _get_webhook(conn, team_id, webhook_id)
+
+        return await self._write(work)
 
     async def delete_webhook(self, team_id: str, webhook_id: str) -> bool:
-        async with self._write() as conn:
-            await conn.execute(
+        def work(conn: Connection) -> bool:
+            conn.execute(
                 webhook_subscriptions.delete().where(
                     webhook_subscriptions.c.webhook_id == webhook_id,
                     webhook_subscriptions.c.team_id == team_id,
                 )
             )
-            result = await conn.execute(
+            result = conn.execute(
                 webhooks.delete().where(webhooks.c.team_id == team_id, webhooks.c.id == webhook_id)
             )
             return result.rowcount > 0
+
+        return await self._write(work)
 
     async def subscribed_webhooks(self, team_id: str, event_type: str) -> list[Webhook]:
         patterns = catalog.patterns_matching(event_type)
@@ -288,9 +309,7 @@ class SqlStore(SqlBase):
             )
             .order_by(webhooks.c.created_at, webhooks.c.id)
         )
-        async with self._read() as conn:
-            rows = (await conn.execute(query)).all()
-        return [_webhook_from_row(r) for r in rows]
+        return await self._read(lambda conn: [_webhook_from_row(r) for r in conn.execute(query)])
 
 
 # -- row mapping and query helpers ---------------------------------------------------------
@@ -351,38 +370,34 @@ def _webhook_from_row(row: sa.Row[Any]) -> Webhook:
     )
 
 
-async def _get_webhook(conn: AsyncConnection, team_id: str, webhook_id: str) -> Webhook | None:
-    row = (
-        await conn.execute(
-            sa.select(webhooks).where(webhooks.c.team_id == team_id, webhooks.c.id == webhook_id)
-        )
+def _get_webhook(conn: Connection, team_id: str, webhook_id: str) -> Webhook | None:
+    row = conn.execute(
+        sa.select(webhooks).where(webhooks.c.team_id == team_id, webhooks.c.id == webhook_id)
     ).first()
     return None if row is None else _webhook_from_row(row)
 
 
-async def _replace_subscriptions(
-    conn: AsyncConnection, team_id: str, webhook_id: str, patterns: Sequence[str]
+def _replace_subscriptions(
+    conn: Connection, team_id: str, webhook_id: str, patterns: Sequence[str]
 ) -> None:
-    await conn.execute(
+    conn.execute(
         webhook_subscriptions.delete().where(webhook_subscriptions.c.webhook_id == webhook_id)
     )
-    await conn.execute(
+    conn.execute(
         webhook_subscriptions.insert(),
         [{"webhook_id": webhook_id, "team_id": team_id, "pattern": p} for p in patterns],
     )
 
 
-async def set_deliveries_paused(
-    conn: AsyncConnection, webhook_ids: Sequence[str], *, paused: bool
-) -> None:
-    """Pause the pending deliveries of deactivated webhooks, or resume them (due at once
-    if they were due while paused)."""
+def set_deliveries_paused(conn: Connection, webhook_ids: Sequence[str], *, paused: bool) -> None:
+    """Pause the pending deliveries of deactivated webhooks, or resume them (due at once if
+    they fell due while paused)."""
     if not webhook_ids:
         return
     source, target = ("pending", "paused") if paused else ("paused", "pending")
-    await conn.execute(
+    conn.execute(
         deliveries.update()
-        .where(deliveries.c.webhook_id.in_(webhook_ids), deliveries.c.status == source)
+        .where(deliveries.c.webhook_id.in_(list(webhook_ids)), deliveries.c.status == source)
         .values(status=target, lease_until=None, leased_by=None)
     )
 
@@ -393,8 +408,8 @@ def _paginate(query: sa.Select[Any], table: sa.Table, page: PageRequest) -> sa.S
         query = query.where(
             sa.tuple_(table.c.created_at, table.c.id)
             < sa.tuple_(
-                sa.literal(page.after.created_at, table.c.created_at.type),
-                sa.literal(page.after.id, table.c.id.type),
+                sa.literal(page.after.created_at, UTCDateTime()),
+                sa.literal(page.after.id, sa.String),
             )
         )
     return query.order_by(table.c.created_at.desc(), table.c.id.desc()).limit(page.limit + 1)

@@ -1,0 +1,263 @@
+"""The database behind ``CSTAR_DATABASE_URL``: SQLite (embedded default) or PostgreSQL.
+
+Every storage operation is one synchronous function over a SQLAlchemy ``Connection``, written
+once for both databases, and run as one transaction:
+
+* SQLite: in a dedicated thread, with the standard library driver. One thread hop per
+  transaction (about 0.2 ms) instead of one per driver call (aiosqlite: 0.1 to 0.25 ms each),
+  and the event loop never waits on disk. A single writer thread with a single connection whose
+  transactions start ``BEGIN IMMEDIATE`` serialises writers in this process; other processes
+  wait on ``busy_timeout``. Readers use their own threads and connections (WAL).
+* PostgreSQL: with asyncpg, through ``AsyncConnection.run_sync``: asynchronous I/O, no threads.
+
+Driver errors leave as :class:`~cstar.server.store.contract.StoreError`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine.interfaces import DBAPIConnection
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.pool import ConnectionPoolEntry
+
+from cstar.server.config import ConfigError, sqlite_path
+from cstar.server.store.contract import StoreError
+
+T = TypeVar("T")
+SQLITE_BUSY_TIMEOUT_MS = 10_000
+_READERS = 4
+
+
+def _store_error(action: str, exc: SQLAlchemyError) -> StoreError:
+    return StoreError(f"database {action} failed: {type(exc).__name__}: {exc}")
+
+
+class Database:
+    """Runs transaction functions; ``dialect`` is ``"sqlite"`` or ``"postgresql"``."""
+
+    dialect: str
+
+    async def write(self, work: Callable[[Connection], T]) -> T:
+        """Run ``work`` in a transaction that may change data; commit unless it raises."""
+        raise NotImplementedError
+
+    async def read(self, work: Callable[[Connection], T]) -> T:
+        """Run ``work`` on a connection for reading."""
+        raise NotImplementedError
+
+    async def write_short(self, work: Callable[[Connection], T], *, durable: bool = True) -> T:
+        """Like :meth:`write`, for short transactions on a hot path (see SqliteDatabase).
+
+        ``durable=False`` allows skipping the flush to disk at commit where the database
+        supports it, for changes whose loss in a power cut is harmless (a lease).
+        """
+        return await self.write(work)
+
+    async def dispose(self) -> None:
+        raise NotImplementedError
+
+    @property
+    def write_engine(self) -> Engine:
+        """The (synchronous-level) engine writes go through: for event listeners in tests."""
+        raise NotImplementedError
+
+    @property
+    def dsn(self) -> str | None:
+        """A libpq connection string for PostgreSQL (LISTEN), ``None`` for SQLite."""
+        return None
+
+
+class SqliteDatabase(Database):
+    dialect = "sqlite"
+
+    def __init__(self, path: str, *, synchronous: str = "FULL") -> None:
+        self._synchronous = synchronous
+        url = f"sqlite:///{path}"
+        options: dict[str, Any] = {"connect_args": {"check_same_thread": False}}
+        self._writer_engine = create_engine(
+            url, pool_size=1, max_overflow=0, pool_timeout=60, **options
+        )
+        self._reader_engine = create_engine(
+            url, pool_size=_READERS, max_overflow=0, pool_timeout=60, **options
+        )
+        _configure(self._writer_engine, begin="BEGIN IMMEDIATE", synchronous=synchronous)
+        _configure(self._reader_engine, begin="BEGIN", synchronous=synchronous)
+        self._writer = ThreadPoolExecutor(1, thread_name_prefix="cstar-sqlite-writer")
+        self._readers = ThreadPoolExecutor(_READERS, thread_name_prefix="cstar-sqlite-reader")
+
+    @property
+    def write_engine(self) -> Engine:
+        return self._writer_engine
+
+    async def write(self, work: Callable[[Connection], T]) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._writer, _in_transaction, self._writer_engine, work)
+
+    async def read(self, work: Callable[[Connection], T]) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._readers, _on_connection, self._reader_engine, work)
+
+    async def write_short(self, work: Callable[[Connection], T], *, durable: bool = True) -> T:
+        """Run a short transaction inline, on the event loop, on the same single writer.
+
+        For the dispatcher's cycle only (a few bounded statements and one fsync per batch).
+        Measured under load, handing the GIL to and from the writer thread for every statement
+        cost more than the 1 to 3 ms this blocks the loop: 3.5k deliveries/s threaded against
+        (see ``bench/README.md``) inline. A publish in progress on the writer thread makes it
+        wait for that transaction to finish.
+
+        ``durable=False`` commits without the fsync (``synchronous=NORMAL`` in WAL mode): the
+        next durable commit syncs the write-ahead log, this transaction included, so only a
+        power cut in between can lose it. The dispatcher uses it for claims alone (a lost lease
+        just expires); anything that records an attempt is durable.
+        """
+        if durable or self._synchronous == "NORMAL":
+            return _in_transaction(self._writer_engine, work)
+        return _in_transaction(
+            self._writer_engine, work, synchronous="NORMAL", restore=self._synchronous
+        )
+
+    async def dispose(self) -> None:
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._writer, self._writer_engine.dispose)
+        await loop.run_in_executor(self._readers, self._reader_engine.dispose)
+        self._writer.shutdown(wait=True)
+        self._readers.shutdown(wait=True)
+
+
+def _in_transaction(
+    engine: Engine,
+    work: Callable[[Connection], T],
+    *,
+    synchronous: str | None = None,
+    restore: str | None = None,
+) -> T:
+    try:
+        with engine.connect() as conn:
+            if synchronous is None:
+                with conn.begin():
+                    return work(conn)
+            # The safety level can only change outside a transaction: set it, run, restore.
+            raw = conn.connection.dbapi_connection
+            assert raw is not None
+            raw.execute(f"PRAGMA synchronous={synchronous}")
+            try:
+                with conn.begin():
+                    return work(conn)
+            finally:
+                raw.execute(f"PRAGMA synchronous={restore}")
+    except SQLAlchemyError as exc:
+        raise _store_error("write", exc) from exc
+
+
+def _on_connection(engine: Engine, work: Callable[[Connection], T]) -> T:
+    try:
+        with engine.connect() as conn:
+            return work(conn)
+    except SQLAlchemyError as exc:
+        raise _store_error("read", exc) from exc
+
+
+def _configure(engine: Engine, *, begin: str, synchronous: str) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
+        # Let SQLAlchemy's "begin" event emit BEGIN itself (pysqlite would defer it otherwise).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        for pragma in (
+            "PRAGMA journal_mode=WAL",
+            f"PRAGMA synchronous={synchronous}",
+            "PRAGMA foreign_keys=ON",
+            f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}",
+        ):
+            cursor.execute(pragma)
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Connection) -> None:
+        connection.exec_driver_sql(begin)
+
+    _ = (_on_connect, _on_begin)
+
+
+class PostgresDatabase(Database):
+    dialect = "postgresql"
+
+    def __init__(self, url: str, *, pool_size: int = 10) -> None:
+        self._url = url
+        self._engine: AsyncEngine = create_async_engine(
+            url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800, pool_pre_ping=True
+        )
+
+    @property
+    def write_engine(self) -> Engine:
+        return self._engine.sync_engine
+
+    @property
+    def dsn(self) -> str:
+        from sqlalchemy.engine import make_url
+
+        return (
+            make_url(self._url).set(drivername="postgresql").render_as_string(hide_password=False)
+        )
+
+    async def write(self, work: Callable[[Connection], T]) -> T:
+        try:
+            async with self._engine.begin() as conn:
+                return await conn.run_sync(work)
+        except SQLAlchemyError as exc:
+            raise _store_error("write", exc) from exc
+
+    async def read(self, work: Callable[[Connection], T]) -> T:
+        try:
+            async with self._engine.connect() as conn:
+                return await conn.run_sync(work)
+        except SQLAlchemyError as exc:
+            raise _store_error("read", exc) from exc
+
+    async def write_short(self, work: Callable[[Connection], T], *, durable: bool = True) -> T:
+        """``durable=False``: commit without waiting for the WAL flush (asynchronous commit,
+        ``SET LOCAL synchronous_commit = off``); it still reaches the disk a moment later, and
+        every later synchronous commit waits for it."""
+        if durable:
+            return await self.write(work)
+
+        def relaxed(conn: Connection) -> T:
+            conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
+            return work(conn)
+
+        return await self.write(relaxed)
+
+    async def dispose(self) -> None:
+        await self._engine.dispose()
+
+
+def open_database(
+    database_url: str, *, sqlite_synchronous: str = "FULL", pool_size: int = 10
+) -> Database:
+    """The database an operator's URL names (``sqlite:///...`` or ``postgresql://...``)."""
+    url = database_url.strip()
+    path = sqlite_path(url)
+    if path is not None:
+        if path == ":memory:":
+            raise ConfigError(
+                "CSTAR_DATABASE_URL: an in-memory SQLite database is not supported "
+                "(the API and the dispatcher need to share it); use a file such as sqlite:///cstar.db"
+            )
+        return SqliteDatabase(path, synchronous=sqlite_synchronous)
+    for prefix in ("postgresql+asyncpg://", "postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return PostgresDatabase(
+                "postgresql+asyncpg://" + url[len(prefix) :], pool_size=pool_size
+            )
+    raise ConfigError(
+        "CSTAR_DATABASE_URL must start with sqlite:/// or postgresql:// "
+        f"(got {url.split('://', 1)[0]!r}://...)"
+    )
