@@ -27,6 +27,8 @@ class Received:
     headers: dict[str, str]
     body: bytes
     at: float
+    #: The client's (address, port): one per connection, so it shows connection reuse.
+    peer: tuple[str, int] | None = None
 
     def header(self, name: str) -> str:
         return self.headers[name.lower()]
@@ -103,6 +105,7 @@ class Receiver:
                 headers={k.lower(): v for k, v in request.headers.items()},
                 body=body,
                 at=time.time(),
+                peer=request.transport.get_extra_info("peername") if request.transport else None,
             )
         )
         self._arrived.set()

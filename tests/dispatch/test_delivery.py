@@ -315,3 +315,20 @@ def _iso(unix: int) -> str:
     from datetime import UTC, datetime
 
     return datetime.fromtimestamp(unix, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+async def test_connections_are_pooled_and_kept_alive(
+    api: httpx.AsyncClient,
+    node: Container,
+    acme: CreatedTeam,
+    receiver: Receiver,
+    dispatcher: Dispatcher,
+) -> None:
+    await make_webhook(node, acme, receiver.url())
+    for _ in range(40):
+        await publish(api, acme)
+        await asyncio.sleep(0.01)
+    requests = await receiver.wait_for(40)
+    connections = {r.peer for r in requests}
+    assert None not in connections
+    assert len(connections) <= 4, connections  # 40 deliveries over a handful of connections

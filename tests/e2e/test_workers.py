@@ -202,3 +202,32 @@ async def test_several_workers_never_send_a_delivery_twice(
     counts = Counter(r.header("x-event-id") for r in receiver.received())
     assert set(counts) == published
     assert max(counts.values()) == 1
+
+
+async def test_a_new_event_wakes_an_idle_worker_in_another_process_at_once(
+    settings: Settings, shared: Container, receiver: Receiver, backend: str
+) -> None:
+    """PostgreSQL: LISTEN/NOTIFY wakes the worker; the polling fallback is set to 10 s here, so
+    only the notification can explain a prompt delivery. SQLite has no cross-process signal:
+    a separate worker polls (50 ms by default), and `cstar serve` wakes its own dispatcher
+    directly."""
+    team, _webhook_id = await setup_team(shared, receiver)
+    poll = "10s" if backend == "postgres" else "50ms"
+    worker = await start_worker(worker_env(settings, CSTAR_POLL_INTERVAL=poll))
+    try:
+        await asyncio.sleep(1.0)  # idle, listening
+        latencies = []
+        for i in range(5):
+            started = asyncio.get_running_loop().time()
+            outcome = await shared.events.publish(
+                team.team.id, "ticket.created", {"ticket": {"id": f"w{i}"}}
+            )
+            await receiver.wait_for(
+                1, timeout=5, where=lambda r, e=outcome.event.id: r.header("x-event-id") == e
+            )
+            latencies.append(asyncio.get_running_loop().time() - started)
+            await asyncio.sleep(0.3)
+    finally:
+        code, err = await finish(worker)
+    assert code == 0, err
+    assert max(latencies) < 0.5, latencies
