@@ -192,8 +192,10 @@ class PostgresDatabase(Database):
 
     def __init__(self, url: str, *, pool_size: int = 10) -> None:
         self._url = url
+        # No pre-ping: it would add a round trip to every transaction. A connection that has
+        # died fails its first statement; SQLAlchemy then discards it and the caller retries.
         self._engine: AsyncEngine = create_async_engine(
-            url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800, pool_pre_ping=True
+            url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800
         )
 
     @property
@@ -234,6 +236,16 @@ class PostgresDatabase(Database):
             return work(conn)
 
         return await self.write(relaxed)
+
+    async def call(self, work: Callable[[Connection], T]) -> T:
+        """Run ``work`` (a single statement, such as a function call) in autocommit: the
+        statement is its own transaction, and the whole exchange is one round trip."""
+        try:
+            async with self._engine.connect() as conn:
+                auto = await conn.execution_options(isolation_level="AUTOCOMMIT")
+                return await auto.run_sync(work)
+        except SQLAlchemyError as exc:
+            raise _store_error("write", exc) from exc
 
     async def dispose(self) -> None:
         await self._engine.dispose()

@@ -28,7 +28,7 @@ from cstar.server.store.contract import (
     PublishOutcome,
     QueuedDelivery,
 )
-from cstar.server.store.database import Database
+from cstar.server.store.database import Database, PostgresDatabase
 from cstar.server.store.hotpath import PostgresHotPath, SqliteHotPath
 from cstar.server.store.schema import (
     UTCDateTime,
@@ -244,6 +244,11 @@ class SqlDeliveryStore(SqlBase):
         now: datetime,
         disable_failing_since: datetime,
     ) -> CycleResult:
+        if isinstance(self._hot, PostgresHotPath) and isinstance(self._db, PostgresDatabase):
+            return await self._pg_cycle(
+                outcomes, claim, worker_id, now, disable_failing_since, self._hot, self._db
+            )
+
         def work(conn: Connection) -> CycleResult:
             disabled = self._record(conn, outcomes, worker_id, now, disable_failing_since)
             claimed = self._claim(conn, claim) if claim is not None and claim.limit > 0 else []
@@ -251,6 +256,49 @@ class SqlDeliveryStore(SqlBase):
 
         # Only a cycle that records attempts must reach the disk before it returns.
         return await self._db.write_short(work, durable=bool(outcomes))
+
+    async def _pg_cycle(
+        self,
+        outcomes: Sequence[AttemptOutcome],
+        claim: ClaimRequest | None,
+        worker_id: str,
+        now: datetime,
+        disable_failing_since: datetime,
+        hot: PostgresHotPath,
+        database: PostgresDatabase,
+    ) -> CycleResult:
+        request = claim if claim is not None and claim.limit > 0 else None
+        claimed: list[tuple[ClaimedDelivery, bool]] = []
+        if request is None and not outcomes:
+            next_due = await self.next_due_at(now)
+        else:
+            claimed, next_due = await database.call(
+                lambda conn: hot.cycle(conn, outcomes, worker_id, request)
+            )
+        inactive = [c.delivery_id for c, active in claimed if not active]
+        disabled: list[str] = []
+        if inactive or any(not o.attempt.success for o in outcomes):
+            # Rare work (failures, deactivations) in its own transaction, after the cycle.
+            disabled = await self._write(
+                lambda conn: self._after_cycle(conn, outcomes, inactive, now, disable_failing_since)
+            )
+        return CycleResult([c for c, active in claimed if active], disabled, next_due)
+
+    def _after_cycle(
+        self,
+        conn: Connection,
+        outcomes: Sequence[AttemptOutcome],
+        inactive: Sequence[str],
+        now: datetime,
+        disable_failing_since: datetime,
+    ) -> list[str]:
+        if inactive:
+            conn.execute(
+                deliveries.update()
+                .where(deliveries.c.id.in_(list(inactive)))
+                .values(status=DeliveryStatus.PAUSED.value, lease_until=None, leased_by=None)
+            )
+        return self._after_record(conn, outcomes, now, disable_failing_since)
 
     def _claim(self, conn: Connection, request: ClaimRequest) -> list[ClaimedDelivery]:
         # The oldest due deliveries (a bounded window of them), ranked per webhook, so one claim
@@ -287,6 +335,17 @@ class SqlDeliveryStore(SqlBase):
         # Lock order, everywhere: webhook rows (sorted by id) before delivery rows. A user
         # deactivating a webhook takes them in the same order, so the two cannot deadlock.
         self._hot.record(conn, outcomes, worker_id)
+        return self._after_record(conn, outcomes, now, disable_failing_since)
+
+    def _after_record(
+        self,
+        conn: Connection,
+        outcomes: Sequence[AttemptOutcome],
+        now: datetime,
+        disable_failing_since: datetime,
+    ) -> list[str]:
+        """Deactivate webhooks that answered 410 or have failed too long; pause the retries of
+        webhooks that are inactive now. Nothing to do when every attempt succeeded."""
         failed = sorted({o.attempt.webhook_id for o in outcomes if not o.attempt.success})
         if not failed:
             return []

@@ -25,7 +25,7 @@ import orjson
 from sqlalchemy.engine import Connection
 
 from cstar.server.domain.deliveries import Attempt, DeliveryStatus, Event
-from cstar.server.store.contract import AttemptOutcome, ClaimedDelivery
+from cstar.server.store.contract import AttemptOutcome, ClaimedDelivery, ClaimRequest
 
 #: A claim chooses from this many times ``limit`` of the oldest due deliveries.
 CLAIM_SCAN_FACTOR = 2
@@ -518,3 +518,89 @@ class PostgresHotPath:
     def next_due(self, conn: Connection, now: datetime) -> datetime | None:
         value = conn.exec_driver_sql(self._NEXT_DUE, (now,)).scalar()
         return value if isinstance(value, datetime) else None
+
+    _CYCLE = """
+        SELECT * FROM cstar_cycle(
+            $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15,
+            $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29,
+            $30, $31, $32, $33, $34, $35, $36, $37, $38
+        )
+    """
+
+    def cycle(
+        self,
+        conn: Connection,
+        outcomes: Sequence[AttemptOutcome],
+        worker_id: str,
+        claim: ClaimRequest | None,
+    ) -> tuple[list[tuple[ClaimedDelivery, bool]], datetime | None]:
+        """Record and claim in one call of ``cstar_cycle`` (migration 0004): one round trip."""
+        health = health_rows(outcomes)
+        h = [list(c) for c in zip(*health, strict=True)] if health else [[] for _ in range(9)]
+        attempts = [o.attempt for o in outcomes]
+        finished = [o.status in _FINISHED for o in outcomes]
+        busy = dict(claim.busy) if claim is not None else {}
+        now = claim.now if claim is not None else None
+        rows = conn.exec_driver_sql(
+            self._CYCLE,
+            (
+                worker_id,
+                *h,
+                [a.delivery_id for a in attempts],
+                [a.webhook_id for a in attempts],
+                [a.attempt for a in attempts],
+                [a.started_at for a in attempts],
+                [a.duration_ms for a in attempts],
+                [a.status_code for a in attempts],
+                [a.success for a in attempts],
+                [a.error for a in attempts],
+                [a.url for a in attempts],
+                [orjson.dumps(a.request_headers).decode() for a in attempts],
+                [a.response_body for a in attempts],
+                [a.delivery_id for a in attempts],
+                [o.status.value for o in outcomes],
+                [a.attempt for a in attempts],
+                [o.retry_index for o in outcomes],
+                [o.next_attempt_at for o in outcomes],
+                [a.status_code for a in attempts],
+                [a.error for a in attempts],
+                [a.started_at for a in attempts],
+                [
+                    a.started_at if done else None
+                    for a, done in zip(attempts, finished, strict=True)
+                ],
+                now or (attempts[0].started_at if attempts else None),
+                claim.limit if claim is not None else 0,
+                claim.lease_until if claim is not None else None,
+                list(busy),
+                [claim.per_webhook - busy[w] for w in busy] if claim is not None else [],
+                max(claim.limit * CLAIM_SCAN_FACTOR, 100) if claim is not None else 0,
+                claim.per_webhook if claim is not None else 0,
+                not outcomes,
+            ),
+        ).all()
+        claimed = [
+            (
+                ClaimedDelivery(
+                    delivery_id=r[0],
+                    team_id=r[1],
+                    event_id=r[2],
+                    event_type=r[3],
+                    webhook_id=r[4],
+                    attempts=r[5],
+                    retry_index=r[6],
+                    payload=r[7],
+                    request_id=r[8],
+                    url=r[9],
+                    secret_ciphertext=r[11],
+                    previous_secret_ciphertext=r[12],
+                    previous_secret_expires_at=r[13],
+                    lease_until=claim.lease_until,
+                ),
+                bool(r[10]),
+            )
+            for r in rows
+            if r[0] is not None and claim is not None
+        ]
+        next_due = next((r[14] for r in rows if r[0] is None), None)
+        return claimed, next_due
