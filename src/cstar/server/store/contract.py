@@ -211,34 +211,6 @@ class DeliveryStore(Protocol):
         ...
 
     # -- dispatching -------------------------------------------------------------------------
-    async def claim_due(
-        self,
-        *,
-        now: datetime,
-        limit: int,
-        lease_until: datetime,
-        worker_id: str,
-        per_webhook: int,
-        busy: Mapping[str, int] | None = None,
-    ) -> list[ClaimedDelivery]:
-        """Lease up to ``limit`` due deliveries (oldest due first) whose lease is free or
-        expired, at most ``per_webhook`` for any webhook, less what ``busy`` says this worker
-        already has in flight for it (a webhook at its cap is skipped)."""
-        ...
-
-    async def record(
-        self,
-        outcomes: Sequence[AttemptOutcome],
-        *,
-        worker_id: str,
-        now: datetime,
-        disable_failing_since: datetime,
-    ) -> list[str]:
-        """Store attempts and their deliveries' new state, update endpoint health, deactivate
-        webhooks that answered 410 or have only failed since ``disable_failing_since``. Returns
-        the ids of webhooks deactivated by this call."""
-        ...
-
     async def record_and_claim(
         self,
         outcomes: Sequence[AttemptOutcome],

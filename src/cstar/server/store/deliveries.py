@@ -8,7 +8,7 @@ one ``executemany`` per table per batch.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -58,9 +58,8 @@ class _KeyTaken(Exception):
 class SqlDeliveryStore(SqlBase):
     def __init__(self, database: Database) -> None:
         super().__init__(database)
-        self._hot: SqliteHotPath | PostgresHotPath = (
-            PostgresHotPath() if self._pg else SqliteHotPath()
-        )
+        self._sqlite = SqliteHotPath()
+        self._postgres = PostgresHotPath()
 
     # -- publishing --------------------------------------------------------------------------
     async def publish(
@@ -73,7 +72,7 @@ class SqlDeliveryStore(SqlBase):
         now: datetime,
     ) -> PublishOutcome:
         if idempotency_key is None:
-            hot = self._hot
+            hot: SqliteHotPath | PostgresHotPath = self._postgres if self._pg else self._sqlite
 
             def plain(conn: Connection) -> PublishOutcome:
                 queued = hot.publish(conn, event, patterns, now)
@@ -208,33 +207,6 @@ class SqlDeliveryStore(SqlBase):
         await self._write(work)
 
     # -- dispatching -------------------------------------------------------------------------
-    async def claim_due(
-        self,
-        *,
-        now: datetime,
-        limit: int,
-        lease_until: datetime,
-        worker_id: str,
-        per_webhook: int,
-        busy: Mapping[str, int] | None = None,
-    ) -> list[ClaimedDelivery]:
-        request = ClaimRequest(now, limit, lease_until, worker_id, per_webhook, dict(busy or {}))
-        return await self._write(lambda conn: self._claim(conn, request))
-
-    async def record(
-        self,
-        outcomes: Sequence[AttemptOutcome],
-        *,
-        worker_id: str,
-        now: datetime,
-        disable_failing_since: datetime,
-    ) -> list[str]:
-        if not outcomes:
-            return []
-        return await self._write(
-            lambda conn: self._record(conn, outcomes, worker_id, now, disable_failing_since)
-        )
-
     async def record_and_claim(
         self,
         outcomes: Sequence[AttemptOutcome],
@@ -244,15 +216,15 @@ class SqlDeliveryStore(SqlBase):
         now: datetime,
         disable_failing_since: datetime,
     ) -> CycleResult:
-        if isinstance(self._hot, PostgresHotPath) and isinstance(self._db, PostgresDatabase):
+        if isinstance(self._db, PostgresDatabase):
             return await self._pg_cycle(
-                outcomes, claim, worker_id, now, disable_failing_since, self._hot, self._db
+                outcomes, claim, worker_id, now, disable_failing_since, self._postgres, self._db
             )
 
         def work(conn: Connection) -> CycleResult:
             disabled = self._record(conn, outcomes, worker_id, now, disable_failing_since)
             claimed = self._claim(conn, claim) if claim is not None and claim.limit > 0 else []
-            return CycleResult(claimed, disabled, self._hot.next_due(conn, now))
+            return CycleResult(claimed, disabled, self._sqlite.next_due(conn, now))
 
         # Only a cycle that records attempts must reach the disk before it returns.
         return await self._db.write_short(work, durable=bool(outcomes))
@@ -301,10 +273,13 @@ class SqlDeliveryStore(SqlBase):
         return self._after_record(conn, outcomes, now, disable_failing_since)
 
     def _claim(self, conn: Connection, request: ClaimRequest) -> list[ClaimedDelivery]:
-        # The oldest due deliveries (a bounded window of them), ranked per webhook, so one claim
-        # takes at most each webhook's remaining room: a backlog for one endpoint can neither
-        # exceed its concurrency cap nor crowd the others out of a claim.
-        claimed = self._hot.claim(
+        """SQLite's claim (PostgreSQL's is part of ``cstar_cycle``).
+
+        The oldest due deliveries (a bounded window of them), ranked per webhook, so one claim
+        takes at most each webhook's remaining room: a backlog for one endpoint can neither
+        exceed its concurrency cap nor crowd the others out of a claim.
+        """
+        claimed = self._sqlite.claim(
             conn,
             now=request.now,
             limit=request.limit,
@@ -334,7 +309,7 @@ class SqlDeliveryStore(SqlBase):
             return []
         # Lock order, everywhere: webhook rows (sorted by id) before delivery rows. A user
         # deactivating a webhook takes them in the same order, so the two cannot deadlock.
-        self._hot.record(conn, outcomes, worker_id)
+        self._sqlite.record(conn, outcomes, worker_id)
         return self._after_record(conn, outcomes, now, disable_failing_since)
 
     def _after_record(
@@ -384,7 +359,7 @@ class SqlDeliveryStore(SqlBase):
 
     async def next_due_at(self, now: datetime) -> datetime | None:
         """When the next delivery not held by a live lease falls due."""
-        hot = self._hot
+        hot: SqliteHotPath | PostgresHotPath = self._postgres if self._pg else self._sqlite
         return await self._read(lambda conn: hot.next_due(conn, now))
 
     async def purge(self, *, completed_before: datetime, idempotency_before: datetime) -> int:

@@ -1,16 +1,17 @@
-"""The dispatcher's three hot statements, in each database's own SQL: claim, record, next due.
+"""The hot statements, in each database's own SQL: publish, the dispatcher's cycle, next due.
 
-Everything else in the store is SQLAlchemy Core. These three run thousands of times a second,
-and measured per delivery SQLAlchemy's statement and row processing cost more than the HTTP
-request itself (see ``bench/README.md``). So they are plain SQL run through the driver:
+Everything else in the store is SQLAlchemy Core. These run thousands of times a second, and
+measured per delivery SQLAlchemy's statement and row processing cost more than the HTTP request
+itself (see ``bench/README.md``). So they are plain SQL run through the driver:
 
-* SQLite: ``executemany`` loops in C over prepared tuples, inline on the event loop (see
-  ``SqliteDatabase.write_short``);
-* PostgreSQL: one statement per batch over ``unnest(...)`` arrays (one round trip, however
-  many rows), and one prepared claim that locks with ``FOR UPDATE SKIP LOCKED``.
+* SQLite: ``executemany`` loops in C over prepared tuples, the cycle inline on the event loop
+  (see ``SqliteDatabase.write_short``);
+* PostgreSQL: the cycle is one call of the ``cstar_cycle`` function (migration 0004): recording
+  over ``unnest(...)`` arrays and a claim that locks with ``FOR UPDATE SKIP LOCKED``, in one
+  round trip however many rows.
 
-They read and write the same columns, in the same formats, as the SQLAlchemy layer: the
-storage contract suite runs every path on both databases.
+They read and write the same columns, in the same formats, as the SQLAlchemy layer; the
+contract and delivery suites run every path on both databases.
 """
 
 from __future__ import annotations
@@ -312,74 +313,6 @@ class SqliteHotPath:
 
 
 class PostgresHotPath:
-    _CLAIM = """
-        WITH rooms AS (
-            SELECT * FROM unnest($4::text[], $5::int[]) AS r(webhook_id, room)
-        ), candidates AS (
-            SELECT id, webhook_id, next_attempt_at FROM deliveries
-            WHERE status = 'pending' AND next_attempt_at <= $1
-              AND (lease_until IS NULL OR lease_until < $1)
-              AND webhook_id NOT IN (SELECT webhook_id FROM rooms WHERE room <= 0)
-            ORDER BY next_attempt_at LIMIT $6
-        ), ranked AS (
-            SELECT c.id, c.next_attempt_at,
-                   row_number() OVER (PARTITION BY c.webhook_id ORDER BY c.next_attempt_at)
-                       AS rank,
-                   coalesce(r.room, $7) AS room
-            FROM candidates AS c LEFT JOIN rooms AS r ON r.webhook_id = c.webhook_id
-        ), picked AS (
-            SELECT id FROM ranked WHERE rank <= room ORDER BY next_attempt_at LIMIT $8
-        ), locked AS (
-            SELECT d.id FROM deliveries AS d
-            WHERE d.id IN (SELECT id FROM picked) AND d.status = 'pending'
-              AND (d.lease_until IS NULL OR d.lease_until < $1)
-            FOR UPDATE SKIP LOCKED
-        ), claimed AS (
-            UPDATE deliveries AS d SET lease_until = $2, leased_by = $3
-            FROM locked WHERE d.id = locked.id
-            RETURNING d.id, d.team_id, d.event_id, d.event_type, d.webhook_id, d.attempts,
-                      d.retry_index
-        )
-        SELECT c.id, c.team_id, c.event_id, c.event_type, c.webhook_id, c.attempts,
-               c.retry_index, e.payload, e.request_id, w.url, w.is_active,
-               w.secret_ciphertext, w.previous_secret_ciphertext, w.previous_secret_expires_at
-        FROM claimed AS c
-        JOIN events AS e ON e.id = c.event_id
-        JOIN webhooks AS w ON w.id = c.webhook_id
-    """
-    # Rows are locked in id order first, the order every writer of webhooks uses.
-    _LOCK_WEBHOOKS = "SELECT id FROM webhooks WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE"
-    _HEALTH = """
-        UPDATE webhooks AS w SET
-            consecutive_failures = CASE WHEN u.reset THEN u.after
-                                        ELSE w.consecutive_failures + u.failures END,
-            failing_since = CASE WHEN u.reset THEN u.since
-                                 ELSE coalesce(w.failing_since, u.first) END,
-            last_delivery_at = u.last_at, last_delivery_status = u.last_status,
-            last_delivery_success = u.last_ok
-        FROM unnest($1::text[], $2::bool[], $3::int[], $4::int[], $5::timestamptz[],
-                    $6::timestamptz[], $7::timestamptz[], $8::int[], $9::bool[])
-             AS u(id, reset, after, failures, since, first, last_at, last_status, last_ok)
-        WHERE w.id = u.id
-    """
-    _ATTEMPTS = """
-        INSERT INTO delivery_attempts (delivery_id, webhook_id, attempt, started_at, duration_ms,
-            status_code, success, error, url, request_headers, response_body)
-        SELECT d, w, n, s, ms, code, ok, err, url, h::json, body
-        FROM unnest($1::text[], $2::text[], $3::int[], $4::timestamptz[], $5::int[], $6::int[],
-                    $7::bool[], $8::text[], $9::text[], $10::text[], $11::text[])
-             AS u(d, w, n, s, ms, code, ok, err, url, h, body)
-    """
-    _DELIVERIES = """
-        UPDATE deliveries AS d SET status = u.status, attempts = u.attempts,
-            retry_index = u.retry_index, next_attempt_at = u.next_at, lease_until = NULL,
-            leased_by = NULL, last_status_code = u.code, last_error = u.err,
-            updated_at = u.at, completed_at = u.done
-        FROM unnest($1::text[], $2::text[], $3::int[], $4::int[], $5::timestamptz[], $6::int[],
-                    $7::text[], $8::timestamptz[], $9::timestamptz[])
-             AS u(id, status, attempts, retry_index, next_at, code, err, at, done)
-        WHERE d.id = u.id AND d.leased_by = $10
-    """
     _NEXT_DUE = """
         SELECT next_attempt_at FROM deliveries
         WHERE status = 'pending' AND (lease_until IS NULL OR lease_until < $1)
@@ -427,93 +360,6 @@ class PostgresHotPath:
         if queued:
             conn.exec_driver_sql(self._NOTIFY)
         return queued
-
-    def claim(
-        self,
-        conn: Connection,
-        *,
-        now: datetime,
-        limit: int,
-        lease_until: datetime,
-        worker_id: str,
-        per_webhook: int,
-        busy: Mapping[str, int],
-    ) -> list[tuple[ClaimedDelivery, bool]]:
-        webhook_ids = list(busy)
-        rooms = [per_webhook - busy[w] for w in webhook_ids]
-        rows = conn.exec_driver_sql(
-            self._CLAIM,
-            (
-                now,
-                lease_until,
-                worker_id,
-                webhook_ids,
-                rooms,
-                max(limit * CLAIM_SCAN_FACTOR, 100),
-                per_webhook,
-                limit,
-            ),
-        ).all()
-        return [
-            (
-                ClaimedDelivery(
-                    delivery_id=r[0],
-                    team_id=r[1],
-                    event_id=r[2],
-                    event_type=r[3],
-                    webhook_id=r[4],
-                    attempts=r[5],
-                    retry_index=r[6],
-                    payload=r[7],
-                    request_id=r[8],
-                    url=r[9],
-                    secret_ciphertext=r[11],
-                    previous_secret_ciphertext=r[12],
-                    previous_secret_expires_at=r[13],
-                    lease_until=lease_until,
-                ),
-                bool(r[10]),
-            )
-            for r in rows
-        ]
-
-    def record(self, conn: Connection, outcomes: Sequence[AttemptOutcome], worker_id: str) -> None:
-        health = health_rows(outcomes)
-        columns = list(zip(*health, strict=True))
-        conn.exec_driver_sql(self._LOCK_WEBHOOKS, (list(columns[0]),))
-        conn.exec_driver_sql(self._HEALTH, tuple(list(c) for c in columns))
-        attempts = [o.attempt for o in outcomes]
-        conn.exec_driver_sql(
-            self._ATTEMPTS,
-            (
-                [a.delivery_id for a in attempts],
-                [a.webhook_id for a in attempts],
-                [a.attempt for a in attempts],
-                [a.started_at for a in attempts],
-                [a.duration_ms for a in attempts],
-                [a.status_code for a in attempts],
-                [a.success for a in attempts],
-                [a.error for a in attempts],
-                [a.url for a in attempts],
-                [orjson.dumps(a.request_headers).decode() for a in attempts],
-                [a.response_body for a in attempts],
-            ),
-        )
-        conn.exec_driver_sql(
-            self._DELIVERIES,
-            (
-                [o.attempt.delivery_id for o in outcomes],
-                [o.status.value for o in outcomes],
-                [o.attempt.attempt for o in outcomes],
-                [o.retry_index for o in outcomes],
-                [o.next_attempt_at for o in outcomes],
-                [o.attempt.status_code for o in outcomes],
-                [o.attempt.error for o in outcomes],
-                [o.attempt.started_at for o in outcomes],
-                [o.attempt.started_at if o.status in _FINISHED else None for o in outcomes],
-                worker_id,
-            ),
-        )
 
     def next_due(self, conn: Connection, now: datetime) -> datetime | None:
         value = conn.exec_driver_sql(self._NEXT_DUE, (now,)).scalar()
