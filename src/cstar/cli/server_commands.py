@@ -10,7 +10,15 @@ INSTALL_HINT = (
     "The server's dependencies are not installed. Install them with:\n"
     "    pip install 'cstar[server]'"
 )
-_SERVER_MODULES = ("fastapi", "uvicorn", "sqlalchemy", "alembic", "aiosqlite", "cryptography")
+_SERVER_MODULES = (
+    "fastapi",
+    "uvicorn",
+    "sqlalchemy",
+    "alembic",
+    "asyncpg",
+    "aiohttp",
+    "cryptography",
+)
 
 
 def require_server_extra() -> None:

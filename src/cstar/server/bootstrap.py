@@ -137,6 +137,9 @@ async def open_container(
         waker = Waker(database.dsn)
         await waker.start()
         webhooks = WebhookService(store, box, clock, dev=settings.dev)
+        events = EventService(
+            store, delivery_store, waker, clock, dashboard_base_url=settings.dashboard_base_url
+        )
         container = Container(
             settings=settings,
             clock=clock,
@@ -150,22 +153,8 @@ async def open_container(
             teams=TeamService(store, clock),
             keys=KeyService(store, clock),
             webhooks=webhooks,
-            events=EventService(
-                store,
-                delivery_store,
-                waker,
-                clock,
-                dashboard_base_url=settings.dashboard_base_url,
-            ),
-            deliveries=DeliveryService(
-                store,
-                delivery_store,
-                webhooks,
-                sender,
-                waker,
-                clock,
-                dashboard_base_url=settings.dashboard_base_url,
-            ),
+            events=events,
+            deliveries=DeliveryService(delivery_store, webhooks, events, sender, waker, clock),
             key_limiter=FixedWindowLimiter(settings.rate_limit, clock),
             auth_failure_limiter=FixedWindowLimiter(settings.auth_failure_limit, clock),
         )

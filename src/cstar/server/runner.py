@@ -94,21 +94,18 @@ class Shutdown:
             self.server.should_exit = True
 
 
-async def serve(
-    settings: Settings, *, host: str, port: int, dispatch: bool = True, out: TextIO = sys.stdout
-) -> None:
-    """API, dashboard and (unless ``dispatch`` is off) the dispatcher, in one process."""
+async def serve(settings: Settings, *, host: str, port: int, out: TextIO = sys.stdout) -> None:
+    """The API and the dispatcher, in one process."""
     shutdown = Shutdown()
     shutdown.install()
     container = await open_container(settings)
-    dispatcher = container.dispatcher() if dispatch else None
+    dispatcher = container.dispatcher()
     dispatching: asyncio.Task[None] | None = None
     try:
         announce(container, out)
         if shutdown.requested.is_set():
             return
-        if dispatcher is not None:
-            dispatching = asyncio.create_task(dispatcher.run(), name="cstar-dispatcher")
+        dispatching = asyncio.create_task(dispatcher.run(), name="cstar-dispatcher")
         app = create_app(settings, container=container)
         config = uvicorn.Config(
             app,
@@ -135,7 +132,7 @@ async def serve(
             out.flush()
         await task
     finally:
-        if dispatcher is not None and dispatching is not None:
+        if dispatching is not None:
             dispatcher.stop()
             await dispatching
         await container.aclose()

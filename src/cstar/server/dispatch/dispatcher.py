@@ -37,6 +37,7 @@ from cstar.server.dispatch.sender import Sender
 from cstar.server.dispatch.wakeup import Waker
 from cstar.server.domain.clock import Clock
 from cstar.server.domain.deliveries import Attempt
+from cstar.server.domain.rotation import signing_secrets
 from cstar.server.security.secretbox import SecretBox
 from cstar.server.store.contract import (
     AttemptOutcome,
@@ -109,8 +110,7 @@ class Dispatcher:
         self._poke = asyncio.Event()
         self._stopping = False
         self._secret_cache: dict[str, str] = {}
-        #: Counters for operators and benchmarks.
-        self.sent = 0
+        #: Attempts recorded so far (for operators and benchmarks).
         self.recorded = 0
 
     # -- lifecycle -----------------------------------------------------------------------------
@@ -291,13 +291,6 @@ class Dispatcher:
                 del self._sending[webhook_id]
             self._poke.set()
 
-    def _secrets(self, claim: ClaimedDelivery) -> list[str]:
-        current = [self._decrypt(claim.secret_ciphertext)]
-        expires = claim.previous_secret_expires_at
-        if claim.previous_secret_ciphertext and expires is not None and expires > self._clock():
-            current.append(self._decrypt(claim.previous_secret_ciphertext))
-        return current
-
     def _decrypt(self, ciphertext: str) -> str:
         plain = self._secret_cache.get(ciphertext)
         if plain is None:
@@ -320,7 +313,13 @@ class Dispatcher:
             number = claim.attempts + 1
             headers = delivery_headers(
                 body=body,
-                secrets=self._secrets(claim),
+                secrets=signing_secrets(
+                    claim.secret_ciphertext,
+                    claim.previous_secret_ciphertext,
+                    claim.previous_secret_expires_at,
+                    now=started,
+                    decrypt=self._decrypt,
+                ),
                 event_id=claim.event_id,
                 event_type=claim.event_type,
                 webhook_id=claim.webhook_id,
@@ -354,7 +353,6 @@ class Dispatcher:
                 )
             )
             recorded = True
-            self.sent += 1
         except asyncio.CancelledError:
             log.warning("delivery %s cancelled during shutdown", claim.delivery_id)
         except Exception:

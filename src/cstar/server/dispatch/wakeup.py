@@ -24,7 +24,6 @@ class Waker:
         self._dsn = dsn
         self._events: list[asyncio.Event] = []
         self._task: asyncio.Task[None] | None = None
-        self.listening = asyncio.Event()
 
     def subscribe(self, event: asyncio.Event) -> None:
         self._events.append(event)
@@ -59,7 +58,6 @@ class Waker:
                 lost = asyncio.Event()
                 connection.add_termination_listener(_setter(lost))
                 await connection.add_listener(NOTIFY_CHANNEL, self._on_notify)
-                self.listening.set()
                 delay = 0.5
                 self.wake()  # catch up with anything published while we were not listening
                 await lost.wait()
@@ -69,7 +67,6 @@ class Waker:
             except Exception as exc:
                 log.warning("cannot LISTEN for new deliveries (%s); retrying in %.1fs", exc, delay)
             finally:
-                self.listening.clear()
                 if connection is not None:
                     with contextlib.suppress(Exception):
                         await asyncio.shield(connection.close(timeout=2))

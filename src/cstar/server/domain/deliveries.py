@@ -23,7 +23,6 @@ class DeliveryStatus(StrEnum):
 
 
 _DELIVERY_ID = re.compile(r"dlv_[0-9A-Za-z]{12,40}")
-_EVENT_ID = re.compile(r"evt_[a-z0-9_]{1,120}_\d{10,16}_[0-9A-Za-z]{8}")
 
 
 def new_event_id(event_type: str, created_at: datetime) -> str:
@@ -38,10 +37,6 @@ def new_delivery_id() -> str:
 
 def is_delivery_id(value: str) -> bool:
     return _DELIVERY_ID.fullmatch(value) is not None
-
-
-def is_event_id(value: str) -> bool:
-    return _EVENT_ID.fullmatch(value) is not None
 
 
 def envelope(

@@ -5,9 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-import orjson
-
-from cstar import events as catalog
 from cstar.server.dispatch.request import delivery_headers
 from cstar.server.dispatch.sender import Sender
 from cstar.server.dispatch.wakeup import Waker
@@ -17,17 +14,14 @@ from cstar.server.domain.deliveries import (
     Delivery,
     DeliveryStatus,
     Event,
-    envelope,
     is_delivery_id,
     new_delivery_id,
-    new_event_id,
-    slugify,
 )
 from cstar.server.domain.errors import InvalidParameter, NotFound
 from cstar.server.domain.pagination import Page, PageRequest
-from cstar.server.services.events import require_event_type
+from cstar.server.services.events import EventService, require_event_type
 from cstar.server.services.webhooks import WebhookService
-from cstar.server.store.contract import DeliveryFilter, DeliveryStore, Store
+from cstar.server.store.contract import DeliveryFilter, DeliveryStore
 
 NOT_FOUND = "Delivery not found"
 
@@ -55,22 +49,19 @@ class DeliveryDetail:
 class DeliveryService:
     def __init__(
         self,
-        store: Store,
         deliveries: DeliveryStore,
         webhooks: WebhookService,
+        events: EventService,
         sender: Sender,
         waker: Waker,
         clock: Clock,
-        *,
-        dashboard_base_url: str,
     ) -> None:
-        self._store = store
         self._deliveries = deliveries
         self._webhooks = webhooks
+        self._events = events
         self._sender = sender
         self._waker = waker
         self._clock = clock
-        self._dashboard = dashboard_base_url
 
     async def send_test(
         self, team_id: str, webhook_id: str, event_type: str, *, request_id: str | None
@@ -81,25 +72,20 @@ class DeliveryService:
         health (a failing test must not deactivate a webhook).
         """
         webhook = await self._webhooks.get(team_id, webhook_id)
-        require_event_type(event_type, param="event")
-        team = await self._store.get_team(team_id)
         now = self._clock()
-        event_id = new_event_id(event_type, now)
-        data = catalog.sample_data(
+        event = await self._events.build_event(
+            team_id,
             event_type,
-            team_slug=slugify(team.name) if team else "team",
-            dashboard_base_url=self._dashboard,
+            await self._events.sample(team_id, event_type, now=now),
+            request_id=request_id,
+            is_test=True,
             now=now,
         )
-        body = orjson.dumps(
-            envelope(
-                event_id=event_id, event_type=event_type, created_at=now, team_id=team_id, data=data
-            )
-        )
+        body = event.payload.encode("utf-8")
         headers = delivery_headers(
             body=body,
             secrets=self._webhooks.signing_secrets(webhook),
-            event_id=event_id,
+            event_id=event.id,
             event_type=event_type,
             webhook_id=webhook.id,
             attempt=1,
@@ -111,7 +97,7 @@ class DeliveryService:
         delivery = Delivery(
             id=new_delivery_id(),
             team_id=team_id,
-            event_id=event_id,
+            event_id=event.id,
             webhook_id=webhook.id,
             event_type=event_type,
             status=DeliveryStatus.SUCCEEDED if result.success else DeliveryStatus.FAILED,
@@ -125,15 +111,7 @@ class DeliveryService:
             completed_at=finished,
         )
         await self._deliveries.record_test_send(
-            Event(
-                id=event_id,
-                team_id=team_id,
-                type=event_type,
-                payload=body.decode("utf-8"),
-                request_id=request_id,
-                is_test=True,
-                created_at=now,
-            ),
+            event,
             delivery,
             Attempt(
                 delivery_id=delivery.id,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
@@ -76,24 +76,8 @@ class EventService:
                 "idempotencyKey", f"idempotencyKey must be 1 to {IDEMPOTENCY_KEY_MAX} characters"
             )
         now = self._clock()
-        event_id = new_event_id(event_type, now)
-        data = with_dashboard_url(
-            event_type,
-            data,
-            dashboard_base_url=self._dashboard,
-            team_slug=await self._team_slug(team_id),
-        )
-        body = envelope(
-            event_id=event_id, event_type=event_type, created_at=now, team_id=team_id, data=data
-        )
-        event = Event(
-            id=event_id,
-            team_id=team_id,
-            type=event_type,
-            payload=orjson.dumps(body).decode("utf-8"),
-            request_id=request_id,
-            is_test=is_test,
-            created_at=now,
+        event = await self.build_event(
+            team_id, event_type, data, request_id=request_id, is_test=is_test, now=now
         )
         outcome = await self._deliveries.publish(
             event,
@@ -106,17 +90,52 @@ class EventService:
             self._waker.wake()
         return outcome
 
+    async def build_event(
+        self,
+        team_id: str,
+        event_type: str,
+        data: dict[str, Any],
+        *,
+        request_id: str | None,
+        is_test: bool,
+        now: datetime,
+    ) -> Event:
+        """The event with its envelope serialised once: the exact body every delivery sends."""
+        event_id = new_event_id(event_type, now)
+        data = with_dashboard_url(
+            event_type,
+            data,
+            dashboard_base_url=self._dashboard,
+            team_slug=await self._team_slug(team_id),
+        )
+        body = envelope(
+            event_id=event_id, event_type=event_type, created_at=now, team_id=team_id, data=data
+        )
+        return Event(
+            id=event_id,
+            team_id=team_id,
+            type=event_type,
+            payload=orjson.dumps(body).decode("utf-8"),
+            request_id=request_id,
+            is_test=is_test,
+            created_at=now,
+        )
+
+    async def sample(self, team_id: str, event_type: str, *, now: datetime) -> dict[str, Any]:
+        """A realistic ``data`` for ``event_type`` (an unknown type is a 400 on ``event``)."""
+        require_event_type(event_type, param="event")
+        return catalog.sample_data(
+            event_type,
+            team_slug=await self._team_slug(team_id),
+            dashboard_base_url=self._dashboard,
+            now=now,
+        )
+
     async def trigger_test(
         self, team_id: str, event_type: str, *, request_id: str | None
     ) -> PublishOutcome:
         """A sample of ``event_type`` to every active webhook subscribed to it (seed 002)."""
-        require_event_type(event_type, param="event")
-        sample = catalog.sample_data(
-            event_type,
-            team_slug=await self._team_slug(team_id),
-            dashboard_base_url=self._dashboard,
-            now=self._clock(),
-        )
+        sample = await self.sample(team_id, event_type, now=self._clock())
         return await self.publish(
             team_id, event_type, sample, request_id=request_id, is_test=True, param="event"
         )

@@ -12,6 +12,7 @@ from cstar.server.domain.errors import InvalidParameter, NotFound
 from cstar.server.domain.ids import is_webhook_id, new_signing_secret, new_webhook_id
 from cstar.server.domain.models import Webhook
 from cstar.server.domain.pagination import Page, PageRequest
+from cstar.server.domain.rotation import signing_secrets
 from cstar.server.security.secretbox import SecretBox
 from cstar.server.store.contract import Store, WebhookChanges
 
@@ -125,9 +126,11 @@ class WebhookService:
         return WithSecret(webhook=rotated, secret=secret)
 
     def signing_secrets(self, webhook: Webhook) -> tuple[str, ...]:
-        """The secrets a delivery is signed with now: the current one, then one in its grace."""
-        current = self._box.decrypt(webhook.secret_ciphertext)
-        expires = webhook.previous_secret_expires_at
-        if webhook.previous_secret_ciphertext and expires is not None and expires > self._clock():
-            return (current, self._box.decrypt(webhook.previous_secret_ciphertext))
-        return (current,)
+        """The secrets a delivery to this webhook is signed with now."""
+        return signing_secrets(
+            webhook.secret_ciphertext,
+            webhook.previous_secret_ciphertext,
+            webhook.previous_secret_expires_at,
+            now=self._clock(),
+            decrypt=self._box.decrypt,
+        )

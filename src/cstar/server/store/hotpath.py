@@ -44,6 +44,31 @@ def sqlite_parse(value: str | None) -> datetime | None:
     return None if value is None else datetime.fromisoformat(value).replace(tzinfo=UTC)
 
 
+def claimed_row(
+    row: Sequence[Any], previous_expires_at: datetime | None, lease_until: datetime
+) -> tuple[ClaimedDelivery, bool]:
+    """A claim row (the column order both claims select) and whether its webhook is active."""
+    return (
+        ClaimedDelivery(
+            delivery_id=row[0],
+            team_id=row[1],
+            event_id=row[2],
+            event_type=row[3],
+            webhook_id=row[4],
+            attempts=row[5],
+            retry_index=row[6],
+            payload=row[7],
+            request_id=row[8],
+            url=row[9],
+            secret_ciphertext=row[11],
+            previous_secret_ciphertext=row[12],
+            previous_secret_expires_at=previous_expires_at,
+            lease_until=lease_until,
+        ),
+        bool(row[10]),
+    )
+
+
 def health_rows(outcomes: Sequence[AttemptOutcome]) -> list[tuple[Any, ...]]:
     """Fold a batch's attempts per webhook, in time order, into one health update each,
     sorted by webhook id (the lock order).
@@ -226,28 +251,7 @@ class SqliteHotPath:
         if not ids:
             return []
         rows = raw.execute(self._CLAIMED, (orjson.dumps(ids).decode(),)).fetchall()
-        return [
-            (
-                ClaimedDelivery(
-                    delivery_id=r[0],
-                    team_id=r[1],
-                    event_id=r[2],
-                    event_type=r[3],
-                    webhook_id=r[4],
-                    attempts=r[5],
-                    retry_index=r[6],
-                    payload=r[7],
-                    request_id=r[8],
-                    url=r[9],
-                    secret_ciphertext=r[11],
-                    previous_secret_ciphertext=r[12],
-                    previous_secret_expires_at=sqlite_parse(r[13]),
-                    lease_until=lease_until,
-                ),
-                bool(r[10]),
-            )
-            for r in rows
-        ]
+        return [claimed_row(r, sqlite_parse(r[13]), lease_until) for r in rows]
 
     def record(self, conn: Connection, outcomes: Sequence[AttemptOutcome], worker_id: str) -> None:
         raw = _sqlite(conn)
@@ -426,25 +430,7 @@ class PostgresHotPath:
             ),
         ).all()
         claimed = [
-            (
-                ClaimedDelivery(
-                    delivery_id=r[0],
-                    team_id=r[1],
-                    event_id=r[2],
-                    event_type=r[3],
-                    webhook_id=r[4],
-                    attempts=r[5],
-                    retry_index=r[6],
-                    payload=r[7],
-                    request_id=r[8],
-                    url=r[9],
-                    secret_ciphertext=r[11],
-                    previous_secret_ciphertext=r[12],
-                    previous_secret_expires_at=r[13],
-                    lease_until=claim.lease_until,
-                ),
-                bool(r[10]),
-            )
+            claimed_row(r, r[13], claim.lease_until)
             for r in rows
             if r[0] is not None and claim is not None
         ]
