@@ -1,4 +1,5 @@
-"""House rules checked with the suite: ruff (lint and format) and mypy --strict on the package."""
+"""House rules checked with the suite: ruff (lint and format) and mypy --strict on the package
+and on the signature vectors' generator (``spec/``)."""
 
 from __future__ import annotations
 
@@ -17,12 +18,12 @@ def run(*command: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_ruff_lint() -> None:
-    result = run(str(BIN / "ruff"), "check", "src", "tests", "bench")
+    result = run(str(BIN / "ruff"), "check", "src", "tests", "bench", "spec")
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_ruff_format() -> None:
-    result = run(str(BIN / "ruff"), "format", "--check", "src", "tests", "bench")
+    result = run(str(BIN / "ruff"), "format", "--check", "src", "tests", "bench", "spec")
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -31,9 +32,14 @@ def test_mypy_strict() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def test_mypy_strict_on_the_vector_generator() -> None:
+    result = run(str(BIN / "mypy"), "spec/generate_vectors.py")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
 def test_the_verifier_and_catalog_import_nothing_from_the_server() -> None:
     code = (
-        "import sys, cstar.events; "
+        "import sys, cstar.events, cstar.webhook; "
         "bad = [m for m in sys.modules "
         "if m.startswith(('cstar.server', 'fastapi', 'sqlalchemy'))]; "
         "assert not bad, bad"

@@ -39,6 +39,9 @@ __all__ = [
 #: Seconds a signature's timestamp may differ from now, in either direction.
 DEFAULT_TOLERANCE = 300
 _MAX_HEADER_LENGTH = 8192
+#: More digits than any Unix time in seconds needs; longer values are rejected before ``int()``
+#: (which refuses over 4300 digits) and float arithmetic (which overflows) could fail on them.
+_MAX_TIMESTAMP_DIGITS = 18
 
 
 class WebhookSignatureVerificationError(Exception):
@@ -118,7 +121,12 @@ def _parse(sig_header: str, payload: bytes) -> tuple[int | None, list[str], list
             )
         key, value = key.strip(), value.strip()
         if key == "t":
-            if not value.isascii() or not value.isdigit() or timestamp is not None:
+            if (
+                not value.isascii()
+                or not value.isdigit()
+                or len(value) > _MAX_TIMESTAMP_DIGITS
+                or timestamp is not None
+            ):
                 raise WebhookSignatureVerificationError(
                     "Malformed signature header: bad timestamp", sig_header, payload
                 )
