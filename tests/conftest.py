@@ -97,7 +97,7 @@ async def _truncate(url: str) -> None:
     try:
         exists = await conn.fetchval("SELECT to_regclass('public.teams') IS NOT NULL")
         if exists:
-            await conn.execute(f"TRUNCATE {', '.join(TABLES)} CASCADE")
+            await conn.execute(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE")
     finally:
         await conn.close()
 

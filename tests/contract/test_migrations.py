@@ -7,6 +7,7 @@ import secrets
 import sys
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -196,5 +197,60 @@ async def test_upgrading_a_fresh_sqlite_file_creates_it(tmp_path: Path) -> None:
         assert TABLES | {"alembic_version"} <= await table_names(database)
         assert await migrate.current_revision(database) == migrate.head_revision()
         assert await schema_drift(database) == []
+    finally:
+        await database.dispose()
+
+
+def _upgrade_to(revision: str) -> Any:
+    from alembic import command
+
+    def work(conn: sa.Connection) -> None:
+        command.upgrade(migrate.alembic_config(conn), revision)
+
+    return work
+
+
+async def test_0005_numbers_existing_sqlite_events_in_insertion_order(tmp_path: Path) -> None:
+    await _numbers_existing_events(f"sqlite:///{tmp_path / 'old.db'}")
+
+
+@pytest.mark.postgres
+async def test_0005_numbers_existing_postgres_events_in_insertion_order(
+    fresh_pg_url: str,
+) -> None:
+    await _numbers_existing_events(fresh_pg_url)
+
+
+async def _numbers_existing_events(url: str) -> None:
+    database = open_database(url)
+    try:
+        await database.write(_upgrade_to("0004"))
+
+        at = datetime(2026, 1, 1, tzinfo=UTC)
+        if url.startswith("sqlite"):
+            at = at.replace(tzinfo=None)
+
+        def old_rows(conn: sa.Connection) -> None:
+            conn.execute(
+                sa.text("INSERT INTO teams (id, name, created_at) VALUES ('t', 'T', :at)"),
+                {"at": at},
+            )
+            for n in range(3):
+                conn.execute(
+                    sa.text(
+                        "INSERT INTO events (id, team_id, type, payload, is_test, created_at) "
+                        "VALUES (:id, 't', 'customer.created', '{}', false, :at)"
+                    ),
+                    {"id": f"evt_{n}", "at": at},
+                )
+
+        await database.write(old_rows)
+        await migrate.upgrade(database)
+        assert await schema_drift(database) == []
+        rows = await database.read(
+            lambda conn: conn.execute(sa.text("SELECT id, seq FROM events ORDER BY seq")).all()
+        )
+        assert [r[0] for r in rows] == ["evt_0", "evt_1", "evt_2"]
+        assert [r[1] for r in rows] == sorted({r[1] for r in rows})
     finally:
         await database.dispose()

@@ -40,10 +40,10 @@ async def test_purge_removes_only_finished_work_older_than_the_retention(
 
     done_old = await publisher(old).publish(team.team.id, "ticket.created", {"n": 1})
     owed_old = await publisher(old).publish(team.team.id, "ticket.created", {"n": 2})
-    done_new = await publisher(now).publish(team.team.id, "ticket.created", {"n": 3})
     keyed_old = await publisher(old).publish(
         team.team.id, "ticket.created", {"n": 4}, idempotency_key="k-old"
     )
+    done_new = await publisher(now).publish(team.team.id, "ticket.created", {"n": 3})
     finished = [done_old, done_new, keyed_old]
 
     def finish(conn: sa.Connection) -> None:
@@ -87,3 +87,41 @@ async def test_purge_removes_only_finished_work_older_than_the_retention(
         completed_before=now - timedelta(days=30), idempotency_before=now - timedelta(hours=24)
     )
     assert again == 0
+
+
+async def test_purge_keeps_the_newest_event_so_stream_numbers_never_repeat(
+    container: Container,
+) -> None:
+    """SQLite numbers events MAX(seq) + 1: deleting the newest would hand its number out again
+    and a resuming stream would skip the new event."""
+    team = await container.teams.create_team("Quiet")
+    old = container.clock() - timedelta(days=40)
+    publisher = EventService(
+        container.store,
+        container.delivery_store,
+        container.waker,
+        lambda: old,
+        dashboard_base_url="https://www.cstar.help",
+    )
+    first = await publisher.publish(team.team.id, "customer.created", {})
+    last = await publisher.publish(team.team.id, "customer.created", {})
+    now = container.clock()
+    await container.delivery_store.purge(
+        completed_before=now - timedelta(days=30), idempotency_before=now - timedelta(hours=24)
+    )
+    remaining = await container.database.read(
+        lambda conn: list(conn.execute(sa.select(events.c.id, events.c.seq)))
+    )
+    assert [row.id for row in remaining] == [last.event.id]
+    fresh = await EventService(
+        container.store,
+        container.delivery_store,
+        container.waker,
+        container.clock,
+        dashboard_base_url="https://www.cstar.help",
+    ).publish(team.team.id, "customer.created", {})
+    seqs = await container.database.read(
+        lambda conn: dict(conn.execute(sa.select(events.c.id, events.c.seq)).all())
+    )
+    assert seqs[fresh.event.id] > remaining[0].seq
+    assert first.event.id not in seqs

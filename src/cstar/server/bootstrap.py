@@ -17,6 +17,7 @@ from cstar.server.dispatch.retry import RetryPolicy
 from cstar.server.dispatch.sender import Sender
 from cstar.server.dispatch.wakeup import Waker
 from cstar.server.domain.clock import Clock, utc_now
+from cstar.server.realtime.hub import EventHub
 from cstar.server.security.secretbox import SecretBox, load_or_create_key_file
 from cstar.server.services.deliveries import DeliveryService
 from cstar.server.services.events import EventService
@@ -26,7 +27,8 @@ from cstar.server.services.webhooks import WebhookService
 from cstar.server.store import migrate
 from cstar.server.store.contract import StoreError
 from cstar.server.store.database import Database, open_database
-from cstar.server.store.deliveries import SqlDeliveryStore
+from cstar.server.store.deliveries import EVENTS_CHANNEL, SqlDeliveryStore
+from cstar.server.store.event_log import SqlEventLog
 from cstar.server.store.sql import SqlStore
 
 log = logging.getLogger(__name__)
@@ -48,6 +50,8 @@ class Container:
     box: SecretBox
     sender: Sender
     waker: Waker
+    #: Wakes realtime streams when an event is stored (NOTIFY across processes on PostgreSQL).
+    published: Waker
     policy: RetryPolicy
     teams: TeamService
     keys: KeyService
@@ -56,6 +60,8 @@ class Container:
     deliveries: DeliveryService
     key_limiter: FixedWindowLimiter
     auth_failure_limiter: FixedWindowLimiter
+    #: Realtime streams: this process's tail of the event log.
+    streams: EventHub
     #: The team created on the very first start (its keys are printed once), else None.
     bootstrap_team: CreatedTeam | None = None
 
@@ -82,6 +88,8 @@ class Container:
         )
 
     async def aclose(self) -> None:
+        await self.streams.close()
+        await self.published.close()
         await self.waker.close()
         await self.sender.close()
         await self.database.dispose()
@@ -136,9 +144,16 @@ async def open_container(
         await sender.start()
         waker = Waker(database.dsn)
         await waker.start()
+        # Started by the first stream that subscribes: no LISTEN connection until then.
+        published = Waker(database.dsn, EVENTS_CHANNEL)
         webhooks = WebhookService(store, box, clock, dev=settings.dev)
         events = EventService(
-            store, delivery_store, waker, clock, dashboard_base_url=settings.dashboard_base_url
+            store,
+            delivery_store,
+            waker,
+            clock,
+            dashboard_base_url=settings.dashboard_base_url,
+            published=published,
         )
         container = Container(
             settings=settings,
@@ -149,6 +164,7 @@ async def open_container(
             box=box,
             sender=sender,
             waker=waker,
+            published=published,
             policy=RetryPolicy(settings.retry_schedule),
             teams=TeamService(store, clock),
             keys=KeyService(store, clock),
@@ -157,6 +173,9 @@ async def open_container(
             deliveries=DeliveryService(delivery_store, webhooks, events, sender, waker, clock),
             key_limiter=FixedWindowLimiter(settings.rate_limit, clock),
             auth_failure_limiter=FixedWindowLimiter(settings.auth_failure_limit, clock),
+            streams=EventHub(
+                SqlEventLog(database), published, poll_interval=settings.effective_poll_interval()
+            ),
         )
         try:
             if bootstrap:

@@ -154,6 +154,10 @@ class Settings:
     max_response_bytes: int = 4096
     #: SQLite ``synchronous``: FULL survives power loss; NORMAL only process crashes.
     sqlite_synchronous: str = "FULL"
+    #: Realtime streams: a comment line this often keeps proxies and clients from timing out.
+    stream_heartbeat: float = 15.0
+    #: Realtime streams: how far back a reconnecting client's ``Last-Event-ID`` is honoured.
+    stream_replay: float = 86400.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -196,6 +200,8 @@ class Settings:
             sqlite_synchronous=_choice(
                 env, "CSTAR_SQLITE_SYNCHRONOUS", "FULL", ("FULL", "NORMAL", "EXTRA")
             ),
+            stream_heartbeat=_duration(env, "CSTAR_STREAM_HEARTBEAT", 15.0, minimum=0.05),
+            stream_replay=_duration(env, "CSTAR_STREAM_REPLAY", 86400.0, minimum=1.0),
         )
         clean = {k: v for k, v in overrides.items() if v is not None}
         return replace(settings, **clean) if clean else settings

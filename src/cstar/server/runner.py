@@ -79,6 +79,8 @@ class Shutdown:
     def __init__(self) -> None:
         self.requested = asyncio.Event()
         self.server: uvicorn.Server | None = None
+        #: Run on the first signal, before the server waits for open connections to finish.
+        self.on_stop: Callable[[], None] | None = None
 
     def install(self) -> None:
         loop = asyncio.get_running_loop()
@@ -90,6 +92,8 @@ class Shutdown:
             self.server.force_exit = True
         log.info("received %s, shutting down", signal.Signals(sig).name)
         self.requested.set()
+        if self.on_stop is not None:
+            self.on_stop()
         if self.server is not None:
             self.server.should_exit = True
 
@@ -118,6 +122,8 @@ async def serve(settings: Settings, *, host: str, port: int, out: TextIO = sys.s
         )
         server = _Server(config)
         shutdown.server = server
+        # Realtime streams never end by themselves: end them so connections can drain.
+        shutdown.on_stop = container.streams.end_streams
         task = asyncio.create_task(server.serve())
         # uvicorn exposes only a flag for "listening"; poll it briefly during startup.
         while not server.started and not task.done():  # noqa: ASYNC110

@@ -16,7 +16,15 @@ from cstar.server.api import errors
 from cstar.server.api.auth import AuthMiddleware, AuthParts
 from cstar.server.api.context import RequestContextMiddleware
 from cstar.server.api.openapi import build_openapi
-from cstar.server.api.routes import catalog, deliveries, events, health, keys, webhooks
+from cstar.server.api.routes import (
+    catalog,
+    deliveries,
+    events,
+    health,
+    keys,
+    stream,
+    webhooks,
+)
 from cstar.server.bootstrap import Container, open_container
 from cstar.server.config import Settings
 
@@ -68,7 +76,7 @@ def create_app(settings: Settings, *, container: Container | None = None) -> Fas
     if container is not None:
         app.state.container = container
     errors.install(app)
-    for module in (webhooks, deliveries, events, keys, catalog, health):
+    for module in (webhooks, deliveries, events, stream, keys, catalog, health):
         app.include_router(module.router)
 
     def openapi() -> dict[str, Any]:

@@ -19,9 +19,11 @@ log = logging.getLogger(__name__)
 
 
 class Waker:
-    def __init__(self, dsn: str | None) -> None:
-        """``dsn``: the PostgreSQL database to LISTEN on; ``None`` wakes in this process only."""
+    def __init__(self, dsn: str | None, channel: str = NOTIFY_CHANNEL) -> None:
+        """``dsn``: the PostgreSQL database to LISTEN on (``channel``); ``None`` wakes in this
+        process only."""
         self._dsn = dsn
+        self._channel = channel
         self._events: list[asyncio.Event] = []
         self._task: asyncio.Task[None] | None = None
 
@@ -38,7 +40,7 @@ class Waker:
 
     async def start(self) -> None:
         if self._dsn is not None and self._task is None:
-            self._task = asyncio.create_task(self._listen(), name="cstar-listen")
+            self._task = asyncio.create_task(self._listen(), name=f"cstar-listen-{self._channel}")
 
     async def close(self) -> None:
         if self._task is not None:
@@ -57,15 +59,17 @@ class Waker:
                 connection = await asyncpg.connect(self._dsn)
                 lost = asyncio.Event()
                 connection.add_termination_listener(_setter(lost))
-                await connection.add_listener(NOTIFY_CHANNEL, self._on_notify)
+                await connection.add_listener(self._channel, self._on_notify)
                 delay = 0.5
                 self.wake()  # catch up with anything published while we were not listening
                 await lost.wait()
-                log.warning("lost the LISTEN connection; reconnecting")
+                log.warning("lost the LISTEN connection (%s); reconnecting", self._channel)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                log.warning("cannot LISTEN for new deliveries (%s); retrying in %.1fs", exc, delay)
+                log.warning(
+                    "cannot LISTEN on %s (%s); retrying in %.1fs", self._channel, exc, delay
+                )
             finally:
                 if connection is not None:
                     with contextlib.suppress(Exception):

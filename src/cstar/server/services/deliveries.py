@@ -127,6 +127,7 @@ class DeliveryService:
                 response_body=result.response_body,
             ),
         )
+        self._events.announce()
         return TestSendResult(
             delivery_id=delivery.id,
             event=event_type,

@@ -39,10 +39,14 @@ class EventService:
         clock: Clock,
         *,
         dashboard_base_url: str,
+        published: Waker | None = None,
     ) -> None:
+        """``waker``: idle dispatchers (work was queued); ``published``: this process's
+        realtime streams (an event was stored)."""
         self._store = store
         self._deliveries = deliveries
         self._waker = waker
+        self._published = published
         self._clock = clock
         self._dashboard = dashboard_base_url
         self._slugs: dict[str, str] = {}
@@ -86,9 +90,16 @@ class EventService:
             idempotency_since=now - IDEMPOTENCY_WINDOW,
             now=now,
         )
-        if outcome.queued and not outcome.replayed:
-            self._waker.wake()
+        if not outcome.replayed:
+            self.announce()
+            if outcome.queued:
+                self._waker.wake()
         return outcome
+
+    def announce(self) -> None:
+        """An event was stored in this process: streams need not wait for their next poll."""
+        if self._published is not None:
+            self._published.wake()
 
     async def build_event(
         self,

@@ -42,6 +42,8 @@ from cstar.server.store.schema import (
 from cstar.server.store.sql import set_deliveries_paused
 
 NOTIFY_CHANNEL = "cstar_deliveries"
+#: PostgreSQL: every published event, for the realtime streams of every API process.
+EVENTS_CHANNEL = "cstar_events"
 _PURGE_CHUNK = 5000
 
 GONE_REASON = "The endpoint answered 410 Gone"
@@ -89,10 +91,11 @@ class SqlDeliveryStore(SqlBase):
                 replay = _replay(conn, event.team_id, idempotency_key, idempotency_since)
                 if replay is not None:
                     return replay
-            conn.execute(events.insert().values(**_event_values(event)))
+            self._insert_event(conn, event)
             if idempotency_key is not None:
                 self._claim_key(conn, event, idempotency_key, idempotency_since)
             queued = self._fan_out(conn, event, patterns, now)
+            self._notify_event(conn)
             if queued:
                 self._notify(conn)
             return PublishOutcome(event=event, queued=queued, replayed=False)
@@ -194,13 +197,28 @@ class SqlDeliveryStore(SqlBase):
         rows = conn.execute(stmt).all()
         return [QueuedDelivery(r.id, r.webhook_id) for r in rows]
 
+    def _insert_event(self, conn: Connection, event: Event) -> None:
+        values = _event_values(event)
+        if not self._pg:  # PostgreSQL numbers events itself (an identity column)
+            values["seq"] = sa.select(
+                sa.func.coalesce(sa.func.max(events.c.seq), 0) + 1
+            ).scalar_subquery()
+        conn.execute(events.insert().values(**values))
+
     def _notify(self, conn: Connection) -> None:
+        """PostgreSQL: wake idle workers (there is work to claim) when this commits."""
         if self._pg:
             conn.execute(sa.select(sa.func.pg_notify(NOTIFY_CHANNEL, "")))
 
+    def _notify_event(self, conn: Connection) -> None:
+        """PostgreSQL: tell every process's realtime streams of a new event."""
+        if self._pg:
+            conn.execute(sa.select(sa.func.pg_notify(EVENTS_CHANNEL, "")))
+
     async def record_test_send(self, event: Event, delivery: Delivery, attempt: Attempt) -> None:
         def work(conn: Connection) -> None:
-            conn.execute(events.insert().values(**_event_values(event)))
+            self._insert_event(conn, event)
+            self._notify_event(conn)
             conn.execute(deliveries.insert().values(**_delivery_values(delivery)))
             conn.execute(delivery_attempts.insert().values(**_attempt_values(attempt)))
 
@@ -372,7 +390,13 @@ class SqlDeliveryStore(SqlBase):
         )
         chunk = (
             sa.select(events.c.id)
-            .where(events.c.created_at < completed_before, ~unfinished)
+            .where(
+                events.c.created_at < completed_before,
+                ~unfinished,
+                # The newest event stays, so SQLite's MAX(seq) + 1 never hands out a number
+                # a stream has already seen.
+                events.c.seq < sa.select(sa.func.max(events.c.seq)).scalar_subquery(),
+            )
             .limit(_PURGE_CHUNK)
         )
 

@@ -170,9 +170,10 @@ class SqliteHotPath:
         WHERE status = 'pending' AND (lease_until IS NULL OR lease_until < ?)
         ORDER BY next_attempt_at LIMIT 1
     """
+    #: Writers are serialised, so ``MAX(seq) + 1`` (one index probe) is unique and increasing.
     _EVENT = """
-        INSERT INTO events (id, team_id, type, payload, request_id, is_test, created_at)
-        VALUES (?, ?, ?, ?, ?, ?, ?)
+        INSERT INTO events (id, team_id, type, payload, request_id, is_test, created_at, seq)
+        VALUES (?, ?, ?, ?, ?, ?, ?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM events))
     """
     _FAN_OUT = """
         INSERT INTO deliveries (id, team_id, event_id, webhook_id, event_type, status, attempts,
@@ -338,7 +339,8 @@ class PostgresHotPath:
         )
         RETURNING id, webhook_id
     """
-    _NOTIFY = "SELECT pg_notify('cstar_deliveries', '')"
+    _NOTIFY_EVENT = "SELECT pg_notify('cstar_events', '')"
+    _NOTIFY_BOTH = "SELECT pg_notify('cstar_events', ''), pg_notify('cstar_deliveries', '')"
 
     def publish(
         self, conn: Connection, event: Event, patterns: Sequence[str], now: datetime
@@ -361,8 +363,7 @@ class PostgresHotPath:
                 self._FAN_OUT, (event.team_id, event.id, event.type, now, list(patterns))
             ).all()
         ]
-        if queued:
-            conn.exec_driver_sql(self._NOTIFY)
+        conn.exec_driver_sql(self._NOTIFY_BOTH if queued else self._NOTIFY_EVENT)
         return queued
 
     def next_due(self, conn: Connection, now: datetime) -> datetime | None:

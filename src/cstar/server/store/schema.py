@@ -135,8 +135,12 @@ events = sa.Table(
     sa.Column("request_id", sa.String(40), nullable=True),
     sa.Column("is_test", sa.Boolean, nullable=False),
     sa.Column("created_at", UTCDateTime, nullable=False),
+    #: Global and increasing: the realtime stream's cursor (migration 0005).
+    sa.Column("seq", sa.BigInteger, sa.Identity(), nullable=False),
     sa.Index(None, "team_id", "created_at"),
     sa.Index(None, "created_at"),
+    sa.Index(None, "seq", unique=True),
+    sa.Index(None, "team_id", "seq"),
 )
 
 #: Publishing with the same key within the window returns the first event.

@@ -1,0 +1,199 @@
+"""Every published event, in ``seq`` order, to every realtime stream of this process.
+
+One tail per process reads new events from the database (woken at once by a publish in this
+process, by ``NOTIFY`` from other processes on PostgreSQL, and by polling as the fallback) and
+hands each to the subscribers of its team whose patterns match. Reading the database rather than
+passing events around in memory is what makes every API process see every event, and what lets
+a reconnecting client replay what it missed from the same numbers.
+
+Numbers are handed out when a row is inserted, and on PostgreSQL transactions may commit out of
+order: seeing 12 while 11 is still invisible means 11 may yet appear. The tail stops at such a
+gap and waits up to ``gap_timeout`` for it to fill before passing it (a rolled-back publish
+leaves a hole that never fills). SQLite writes one transaction at a time, so it has no gaps.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from cstar import events as catalog
+from cstar.server.dispatch.wakeup import Waker
+from cstar.server.store.event_log import LoggedEvent, SqlEventLog
+
+log = logging.getLogger(__name__)
+
+#: Rows read per query while catching up.
+TAIL_BATCH = 500
+
+
+@dataclass(eq=False)
+class Subscriber:
+    """One open stream: its team, its patterns (``None``: everything) and its queue.
+
+    ``None`` in the queue ends the stream: the server is stopping, or the client fell too far
+    behind (``overflowed``) and should reconnect to replay from the database.
+    """
+
+    team_id: str
+    patterns: tuple[str, ...] | None
+    queue: asyncio.Queue[LoggedEvent | None] = field(default_factory=asyncio.Queue)
+    overflowed: bool = False
+    ended: bool = False
+
+    def wants(self, event_type: str) -> bool:
+        if self.patterns is None:
+            return True
+        return any(catalog.pattern_matches(p, event_type) for p in self.patterns)
+
+    def end(self) -> None:
+        if not self.ended:
+            self.ended = True
+            self.queue.put_nowait(None)
+
+
+class EventHub:
+    def __init__(
+        self,
+        log_: SqlEventLog,
+        waker: Waker,
+        *,
+        poll_interval: float,
+        gap_timeout: float = 2.0,
+        queue_limit: int = 10_000,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._log = log_
+        self._waker = waker
+        self._poll = poll_interval
+        self._gap_timeout = gap_timeout
+        self._queue_limit = queue_limit
+        self._monotonic = monotonic
+        self._teams: dict[str, set[Subscriber]] = {}
+        self._wake = asyncio.Event()
+        self._start_lock = asyncio.Lock()
+        self._task: asyncio.Task[None] | None = None
+        self._closed = False
+        #: Everything numbered up to here has been handed to the subscribers of that moment.
+        self._high_water = 0
+        self._gap: tuple[int, float] | None = None
+
+    @property
+    def log(self) -> SqlEventLog:
+        return self._log
+
+    @property
+    def high_water(self) -> int:
+        return self._high_water
+
+    @property
+    def subscriber_count(self) -> int:
+        return sum(len(s) for s in self._teams.values())
+
+    async def subscribe(
+        self, team_id: str, patterns: Sequence[str] | None
+    ) -> tuple[Subscriber, int]:
+        """Register a stream. Returns it and the number from which the tail will feed it: every
+        event after that number reaches its queue; the caller replays anything before."""
+        await self._ensure_started()
+        subscriber = Subscriber(team_id, tuple(patterns) if patterns else None)
+        if self._closed:
+            subscriber.end()
+        else:
+            self._teams.setdefault(team_id, set()).add(subscriber)
+        return subscriber, self._high_water
+
+    def unsubscribe(self, subscriber: Subscriber) -> None:
+        team = self._teams.get(subscriber.team_id)
+        if team is not None:
+            team.discard(subscriber)
+            if not team:
+                del self._teams[subscriber.team_id]
+
+    def poke(self) -> None:
+        """An event was just published in this process."""
+        self._wake.set()
+
+    def end_streams(self) -> None:
+        """Close every open stream now (the server is stopping); new ones end at once."""
+        self._closed = True
+        for team in list(self._teams.values()):
+            for subscriber in team:
+                subscriber.end()
+        self._teams.clear()
+
+    async def close(self) -> None:
+        self.end_streams()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        self._waker.unsubscribe(self._wake)
+
+    async def _ensure_started(self) -> None:
+        if self._task is not None or self._closed:
+            return
+        async with self._start_lock:
+            if self._task is not None or self._closed:
+                return
+            self._high_water = await self._log.last_seq()
+            self._waker.subscribe(self._wake)
+            await self._waker.start()
+            self._task = asyncio.create_task(self._tail(), name="cstar-stream-tail")
+
+    async def _tail(self) -> None:
+        while True:
+            timeout = self._poll if self._gap is None else min(self._poll, 0.05)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout)
+            self._wake.clear()
+            try:
+                await self.catch_up()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("cannot read new events for realtime streams (%s)", exc)
+                await asyncio.sleep(min(self._poll * 4, 2.0))
+
+    async def catch_up(self) -> None:
+        """Hand every event committed since the last call to its subscribers, in order."""
+        while True:
+            rows = await self._log.after(self._high_water, limit=TAIL_BATCH)
+            for row in rows:
+                if row.seq != self._high_water + 1 and not self._gap_expired(self._high_water + 1):
+                    return
+                self._gap = None
+                self._high_water = row.seq
+                self._hand_out(row)
+            if len(rows) < TAIL_BATCH:
+                return
+
+    def _gap_expired(self, missing: int) -> bool:
+        now = self._monotonic()
+        if self._gap is None or self._gap[0] != missing:
+            self._gap = (missing, now)
+        expired = now - self._gap[1] >= self._gap_timeout
+        if expired:
+            log.debug("event number %d never appeared; streams go on without it", missing)
+        return expired
+
+    def _hand_out(self, event: LoggedEvent) -> None:
+        team = self._teams.get(event.team_id)
+        if not team:
+            return
+        for subscriber in list(team):
+            if not subscriber.wants(event.type):
+                continue
+            if subscriber.queue.qsize() >= self._queue_limit:
+                subscriber.overflowed = True
+                subscriber.end()
+                team.discard(subscriber)
+                continue
+            subscriber.queue.put_nowait(event)
+        if not team:
+            self._teams.pop(event.team_id, None)
