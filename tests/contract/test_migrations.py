@@ -24,7 +24,7 @@ from cstar.server.store import migrate
 from cstar.server.store.database import Database, open_database
 from cstar.server.store.schema import metadata
 
-TABLES = {"meta", "teams", "api_keys", "webhooks", "webhook_subscriptions"}
+TABLES = {"meta", "teams", "api_keys", "webhooks", "webhook_subscriptions", "request_logs"}
 #: Seconds: an upgrade of an empty database takes well under one.
 UPGRADE_TIMEOUT = 30
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import typer
 
 from cstar import __version__
-from cstar.cli import admin, server_commands
+from cstar.cli import admin, client, mcp_command, server_commands
 
 app = typer.Typer(
     name="cstar",
@@ -32,8 +34,40 @@ def main(
 
 
 server_commands.register(app)
+client.register(app)
+mcp_command.register(app)
 app.add_typer(admin.app, name="admin")
 
 
 def run() -> None:
-    app()
+    """The console script: a usage error (an unknown flag, a missing option) is one line on
+    stderr and exit code 2, not a framed usage message."""
+    import sys
+
+    click = _click_exceptions()
+    try:
+        result = app(standalone_mode=False)
+    except click.NoArgsIsHelpError as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.UsageError as exc:
+        where = exc.ctx.command_path if exc.ctx is not None else "cstar"
+        sys.stderr.write(f"Error: {exc.format_message()} (see `{where} --help`)\n")
+        sys.exit(exc.exit_code)
+    except click.Abort:
+        sys.stderr.write("Aborted.\n")
+        sys.exit(130)
+    except click.ClickException as exc:
+        sys.stderr.write(f"Error: {exc.format_message()}\n")
+        sys.exit(exc.exit_code)
+    sys.exit(result if isinstance(result, int) else 0)
+
+
+def _click_exceptions() -> Any:
+    """Typer's click exceptions: recent typer vendors click as ``typer._click``."""
+    import importlib
+
+    try:
+        return importlib.import_module("typer._click.exceptions")
+    except ImportError:  # pragma: no cover - typer releases that use click itself
+        return importlib.import_module("click.exceptions")

@@ -25,6 +25,8 @@ from cstar.sdk.models import (
     EventType,
     PublishedEvent,
     RecoverResult,
+    RequestLog,
+    Status,
     TestResult,
     TriggerResult,
     Webhook,
@@ -357,3 +359,36 @@ def revoke_key(id: str) -> Operation[ApiKey]:
     be revoked."""
     path = f"keys/{_segment(id, 'id')}"
     return Operation("DELETE", path, ApiKey.from_json, retry_safe=True)
+
+
+# -- the account and its request log ----------------------------------------------------------
+
+
+def get_status() -> Operation[Status]:
+    """The key's team, type and mode, the server's version, and this key's rate-limit usage."""
+    return Operation("GET", "status", Status.from_json, retry_safe=True, team_scoped=False)
+
+
+def list_request_logs(
+    *,
+    method: str | None = None,
+    status: int | str | None = None,
+    after: int | None = None,
+    limit: int | None = None,
+    cursor: str | None = None,
+) -> PagedOperation[RequestLog]:
+    """The API requests the server recorded for the team, newest first; ``method`` (``POST``)
+    and ``status`` (``404`` or a class such as ``"4xx"``) filter them. With ``after`` (an
+    entry's ``id``), only newer entries, oldest first: what following the log polls for.
+
+    Returns the first page; iterate it to walk every page.
+    """
+    filters = {
+        "method": method,
+        "status": None if status is None else str(status),
+        "after": None if after is None else str(int(after)),
+    }
+    query = _page_query(limit, cursor, **filters)
+    return PagedOperation(
+        Operation("GET", "logs", _list_of(RequestLog.from_json), query=query, retry_safe=True)
+    )

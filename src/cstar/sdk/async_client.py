@@ -10,14 +10,21 @@ from typing import Self, TypeVar
 import httpx
 
 from cstar.sdk import _core
+from cstar.sdk import _operations as ops
 from cstar.sdk._base import ClientBase
 from cstar.sdk._config import DEFAULT_TIMEOUT, Timeout, resolve_config
 from cstar.sdk._operations import Operation, PagedOperation
 from cstar.sdk._retry import DEFAULT_MAX_RETRIES, DEFAULT_MAX_RETRY_AFTER, retry_delay
-from cstar.sdk.models import Meta
+from cstar.sdk.models import Meta, Status
 from cstar.sdk.pagination import AsyncPage
 from cstar.sdk.realtime import AsyncRealtime
-from cstar.sdk.resources import AsyncDeliveries, AsyncEvents, AsyncKeys, AsyncWebhooks
+from cstar.sdk.resources import (
+    AsyncDeliveries,
+    AsyncEvents,
+    AsyncKeys,
+    AsyncLogs,
+    AsyncWebhooks,
+)
 
 T = TypeVar("T")
 I = TypeVar("I")  # noqa: E741 - the item type of a list
@@ -64,8 +71,13 @@ class AsyncCStarClient(ClientBase):
         self.events = AsyncEvents(self)
         self.deliveries = AsyncDeliveries(self)
         self.keys = AsyncKeys(self)
+        self.logs = AsyncLogs(self)
         #: Every event of the team as it is published (server-sent events).
         self.realtime = AsyncRealtime(self._config)
+
+    async def status(self) -> Status:
+        """The key's team, type and mode, the server's version, and rate-limit usage."""
+        return await self._call(ops.get_status())
 
     @property
     def http_client(self) -> httpx.AsyncClient:

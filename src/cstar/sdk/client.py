@@ -10,14 +10,15 @@ from typing import Self, TypeVar
 import httpx
 
 from cstar.sdk import _core
+from cstar.sdk import _operations as ops
 from cstar.sdk._base import ClientBase
 from cstar.sdk._config import DEFAULT_TIMEOUT, Timeout, resolve_config
 from cstar.sdk._operations import Operation, PagedOperation
 from cstar.sdk._retry import DEFAULT_MAX_RETRIES, DEFAULT_MAX_RETRY_AFTER, retry_delay
-from cstar.sdk.models import Meta
+from cstar.sdk.models import Meta, Status
 from cstar.sdk.pagination import Page
 from cstar.sdk.realtime import Realtime
-from cstar.sdk.resources import Deliveries, Events, Keys, Webhooks
+from cstar.sdk.resources import Deliveries, Events, Keys, Logs, Webhooks
 
 T = TypeVar("T")
 I = TypeVar("I")  # noqa: E741 - the item type of a list
@@ -62,8 +63,13 @@ class CStarClient(ClientBase):
         self.events = Events(self)
         self.deliveries = Deliveries(self)
         self.keys = Keys(self)
+        self.logs = Logs(self)
         #: Every event of the team as it is published (server-sent events).
         self.realtime = Realtime(self._config)
+
+    def status(self) -> Status:
+        """The key's team, type and mode, the server's version, and rate-limit usage."""
+        return self._call(ops.get_status())
 
     @property
     def http_client(self) -> httpx.Client:

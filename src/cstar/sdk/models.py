@@ -26,7 +26,10 @@ __all__ = [
     "Pagination",
     "PublishedEvent",
     "QueuedDelivery",
+    "RateLimitUsage",
     "RecoverResult",
+    "RequestLog",
+    "Status",
     "TestResult",
     "TriggerResult",
     "Webhook",
@@ -391,4 +394,80 @@ class RecoverResult(_Model):
             webhook_id=data["webhookId"],
             since=_moment(data["since"]),
             requeued=int(data["requeued"]),
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RateLimitUsage(_Model):
+    limit: int
+    remaining: int
+    #: Unix time when the window restarts.
+    reset: int
+    window_seconds: int
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Self:
+        return cls(
+            raw=data,
+            limit=int(data["limit"]),
+            remaining=int(data["remaining"]),
+            reset=int(data["reset"]),
+            window_seconds=int(data["windowSeconds"]),
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Status(_Model):
+    """Who the key is (team, key type and mode), the server's version, rate-limit usage."""
+
+    team_id: str
+    team_name: str
+    key_id: str
+    key_type: str
+    key_mode: str
+    key_prefix: str
+    server_version: str
+    rate_limit: RateLimitUsage
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Self:
+        team, key, server = data["team"], data["key"], data["server"]
+        return cls(
+            raw=data,
+            team_id=team["id"],
+            team_name=team.get("name", ""),
+            key_id=key["id"],
+            key_type=key["type"],
+            key_mode=key["mode"],
+            key_prefix=key.get("prefix", ""),
+            server_version=server.get("version", ""),
+            rate_limit=RateLimitUsage.from_json(data["rateLimit"]),
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RequestLog(_Model):
+    """One API request the server recorded (never a body)."""
+
+    id: int
+    created_at: datetime
+    method: str
+    path: str
+    status: int
+    duration_ms: int
+    request_id: str | None = None
+    key_prefix: str | None = None
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Self:
+        return cls(
+            raw=data,
+            id=int(data["id"]),
+            created_at=_moment(data["createdAt"]),
+            method=data["method"],
+            path=data["path"],
+            status=int(data["status"]),
+            duration_ms=int(data.get("durationMs") or 0),
+            request_id=data.get("requestId"),
+            key_prefix=data.get("keyPrefix"),
         )

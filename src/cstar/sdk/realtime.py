@@ -147,8 +147,15 @@ class Subscription:
         return self._thread.is_alive()
 
     def wait_ready(self, timeout: float | None = None) -> bool:
-        """Block until the stream is connected (events published from then on arrive)."""
+        """Block until the stream is connected (events published from then on arrive), or the
+        subscription ended with an ``error``; ``False`` if ``timeout`` passed first."""
         return self._control.ready.wait(timeout)
+
+    def join(self, timeout: float | None = None) -> bool:
+        """Block until the subscription ends (``off()``, ``close()``, or a final ``error``);
+        ``False`` if ``timeout`` passed first."""
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
 
     def _run(self) -> None:
         try:

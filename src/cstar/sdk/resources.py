@@ -14,10 +14,12 @@ __all__ = [
     "AsyncDeliveries",
     "AsyncEvents",
     "AsyncKeys",
+    "AsyncLogs",
     "AsyncWebhooks",
     "Deliveries",
     "Events",
     "Keys",
+    "Logs",
     "Webhooks",
 ]
 
@@ -64,6 +66,13 @@ class Keys(SyncResource):
     revoke = sync_op(ops.revoke_key)
 
 
+class Logs(SyncResource):
+    """The team's API request log (method, path, status, duration; never a body)."""
+
+    __slots__ = ()
+    list = sync_op(ops.list_request_logs)
+
+
 class AsyncWebhooks(AsyncResource):
     """Register endpoints, change and delete them, test them, rotate their secrets."""
 
@@ -104,3 +113,10 @@ class AsyncKeys(AsyncResource):
     list = async_op(ops.list_keys)
     create = async_op(ops.create_key)
     revoke = async_op(ops.revoke_key)
+
+
+class AsyncLogs(AsyncResource):
+    """The team's API request log (method, path, status, duration; never a body)."""
+
+    __slots__ = ()
+    list = async_op(ops.list_request_logs)

@@ -22,6 +22,7 @@ from cstar.server.security.secretbox import SecretBox, load_or_create_key_file
 from cstar.server.services.deliveries import DeliveryService
 from cstar.server.services.events import EventService
 from cstar.server.services.keys import KeyService
+from cstar.server.services.request_log import RequestLogRecorder
 from cstar.server.services.teams import CreatedTeam, TeamService
 from cstar.server.services.webhooks import WebhookService
 from cstar.server.store import migrate
@@ -29,6 +30,7 @@ from cstar.server.store.contract import StoreError
 from cstar.server.store.database import Database, open_database
 from cstar.server.store.deliveries import EVENTS_CHANNEL, SqlDeliveryStore
 from cstar.server.store.event_log import SqlEventLog
+from cstar.server.store.request_logs import SqlRequestLogStore
 from cstar.server.store.sql import SqlStore
 
 log = logging.getLogger(__name__)
@@ -62,6 +64,10 @@ class Container:
     auth_failure_limiter: FixedWindowLimiter
     #: Realtime streams: this process's tail of the event log.
     streams: EventHub
+    #: The API request log: read by ``GET /teams/{teamId}/logs``, purged by the dispatcher.
+    request_log_store: SqlRequestLogStore
+    #: Buffers this process's API requests and writes them in batches in the background.
+    request_log: RequestLogRecorder
     #: The team created on the very first start (its keys are printed once), else None.
     bootstrap_team: CreatedTeam | None = None
 
@@ -85,9 +91,11 @@ class Container:
                 log_retention=timedelta(seconds=s.log_retention),
             ),
             worker_id=worker_id,
+            request_logs=self.request_log_store,
         )
 
     async def aclose(self) -> None:
+        await self.request_log.aclose()
         await self.streams.close()
         await self.published.close()
         await self.waker.close()
@@ -155,6 +163,7 @@ async def open_container(
             dashboard_base_url=settings.dashboard_base_url,
             published=published,
         )
+        request_log_store = SqlRequestLogStore(database)
         container = Container(
             settings=settings,
             clock=clock,
@@ -176,6 +185,8 @@ async def open_container(
             streams=EventHub(
                 SqlEventLog(database), published, poll_interval=settings.effective_poll_interval()
             ),
+            request_log_store=request_log_store,
+            request_log=RequestLogRecorder(request_log_store),
         )
         try:
             if bootstrap:

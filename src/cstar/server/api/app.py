@@ -16,17 +16,22 @@ from cstar.server.api import errors
 from cstar.server.api.auth import AuthMiddleware, AuthParts
 from cstar.server.api.context import RequestContextMiddleware
 from cstar.server.api.openapi import build_openapi
+from cstar.server.api.request_log import RequestLogMiddleware
 from cstar.server.api.routes import (
     catalog,
     deliveries,
     events,
     health,
     keys,
+    logs,
+    status,
     stream,
     webhooks,
 )
 from cstar.server.bootstrap import Container, open_container
 from cstar.server.config import Settings
+from cstar.server.domain.clock import Clock
+from cstar.server.services.request_log import RequestLogRecorder
 
 
 def _auth_parts(scope: Scope) -> AuthParts:
@@ -36,6 +41,11 @@ def _auth_parts(scope: Scope) -> AuthParts:
         key_limiter=container.key_limiter,
         failure_limiter=container.auth_failure_limiter,
     )
+
+
+def _request_log(scope: Scope) -> tuple[RequestLogRecorder, Clock]:
+    container: Container = scope["app"].state.container
+    return container.request_log, container.clock
 
 
 def _operation_id(route: APIRoute) -> str:
@@ -70,13 +80,14 @@ def create_app(settings: Settings, *, container: Container | None = None) -> Fas
         generate_unique_id_function=_operation_id,
         middleware=[
             Middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes),
+            Middleware(RequestLogMiddleware, recorder=_request_log),
             Middleware(AuthMiddleware, parts=_auth_parts),
         ],
     )
     if container is not None:
         app.state.container = container
     errors.install(app)
-    for module in (webhooks, deliveries, events, stream, keys, catalog, health):
+    for module in (webhooks, deliveries, events, stream, keys, logs, catalog, status, health):
         app.include_router(module.router)
 
     def openapi() -> dict[str, Any]:

@@ -16,6 +16,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from cstar.server.api import envelope
 from cstar.server.api.context import (
     STATE_API_KEY,
+    STATE_CALLER,
     STATE_RATE_LIMIT,
     request_id_of,
     state_of,
@@ -38,7 +39,8 @@ _TEAM_PATH = re.compile(r"^/api/v1/teams/([^/]+)(?:/.*)?$")
 
 
 def requires_secret_key(method: str, path: str) -> bool:
-    """Team resources need a secret key; the public event catalog accepts publishable keys."""
+    """Team resources need a secret key; the event catalog and ``/api/v1/status`` accept
+    publishable keys too."""
     del method
     return _TEAM_PATH.match(path) is not None
 
@@ -103,6 +105,7 @@ class AuthMiddleware:
         except AuthenticationFailed:
             parts.failure_limiter.hit(address)
             raise
+        state_of(scope)[STATE_CALLER] = key
         decision = parts.key_limiter.hit(key.id)
         state_of(scope)[STATE_RATE_LIMIT] = decision
         if not decision.allowed:

@@ -18,6 +18,9 @@ from cstar.server.domain.ids import new_request_id
 STATE_REQUEST_ID = "request_id"
 STATE_RATE_LIMIT = "rate_limit"
 STATE_API_KEY = "api_key"
+#: The key a request authenticated with, set even when the request is then refused (403, 429):
+#: whom the request log attributes the request to. Routes use ``STATE_API_KEY``.
+STATE_CALLER = "caller"
 
 
 def state_of(scope: Scope) -> MutableMapping[str, Any]:

@@ -42,7 +42,8 @@ DESCRIPTION = """\
 Manage webhooks, API keys and the event catalog of a self-hosted cStar Webhooks server.
 
 Authenticate with `Authorization: Bearer <key>`. Team resources need a **secret** key
-(`sk_test_...` / `sk_live_...`); publishable keys (`pk_...`) may only read the event catalog.
+(`sk_test_...` / `sk_live_...`); publishable keys (`pk_...`) may only read the event catalog
+and `/api/v1/status`.
 
 Every success is `{"success": true, "data": ..., "meta": {"requestId", "timestamp"}}` (lists add
 `meta.pagination`); every error is `{"success": false, "error": {"type", "code", "message",

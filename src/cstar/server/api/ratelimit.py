@@ -48,6 +48,10 @@ class FixedWindowLimiter:
         #: The window in which stale entries were last swept: at most one sweep per window.
         self._swept: int | None = None
 
+    @property
+    def window_seconds(self) -> int:
+        return self._rate.window_seconds
+
     def _window(self) -> tuple[int, int, float]:
         now = self._clock().timestamp()
         start = int(now // self._rate.window_seconds) * self._rate.window_seconds

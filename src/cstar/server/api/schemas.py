@@ -364,3 +364,74 @@ class DeliveryDetailEnvelope(Envelope[DeliveryDetailOut]):
 
 class RecoveredEnvelope(Envelope[RecoveredOut]):
     pass
+
+
+# -- the request log and the caller's status -----------------------------------------------------
+
+
+class RequestLogOut(BaseModel):
+    id: int = Field(
+        description="Increases with every entry: pass the highest seen as `after` to follow "
+        "new entries",
+        examples=[1042],
+    )
+    createdAt: datetime = Field(description="When the request arrived (milliseconds)")
+    method: str = Field(examples=["POST"])
+    path: str = Field(
+        description="The path, with the names (never the values) of its query parameters",
+        examples=["/api/v1/teams/8f0e2c4a-0b1c-4d2e-9f3a-5b6c7d8e9f01/webhooks?active&limit"],
+    )
+    status: int = Field(description="HTTP status of the answer", examples=[201])
+    durationMs: int = Field(description="Time until the answer started", examples=[12])
+    requestId: str = Field(examples=["req_3f9a1c2b4d5e6f708192a3b4"])
+    keyPrefix: str = Field(
+        description="The first characters of the key that made the request",
+        examples=["sk_test_4eC3"],
+    )
+
+
+class RequestLogListEnvelope(Envelope[list[RequestLogOut]]):
+    pass
+
+
+class StatusTeam(BaseModel):
+    id: str
+    name: str
+
+
+class StatusKey(BaseModel):
+    id: str = Field(examples=["key_a1b2c3d4e5f6g7h8i9j0"])
+    type: Literal["secret", "publishable"]
+    mode: Literal["test", "live"]
+    prefix: str = Field(examples=["sk_test_4eC3"])
+    name: str
+
+
+class StatusServer(BaseModel):
+    version: str = Field(examples=["0.1.0"])
+    dev: bool = Field(description="True when the server runs with --dev")
+    database: Literal["sqlite", "postgresql"]
+
+
+class StatusRateLimit(BaseModel):
+    limit: int = Field(description="Requests allowed per window for this key", examples=[1000])
+    remaining: int = Field(
+        description="Requests left in the current window, this one counted", examples=[997]
+    )
+    reset: int = Field(
+        description="Unix time (seconds) when the current window ends", examples=[1795460960]
+    )
+    windowSeconds: int = Field(examples=[60])
+
+
+class StatusOut(BaseModel):
+    team: StatusTeam
+    key: StatusKey
+    server: StatusServer
+    rateLimit: StatusRateLimit = Field(
+        description="This key's current window: the same numbers as the X-RateLimit-* headers"
+    )
+
+
+class StatusEnvelope(Envelope[StatusOut]):
+    pass

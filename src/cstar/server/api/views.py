@@ -8,10 +8,12 @@ from typing import Any
 import orjson
 
 from cstar.events import CATEGORIES, EventType, sample_data
+from cstar.server.api.ratelimit import Decision
 from cstar.server.domain.clock import iso_z, iso_z_ms
 from cstar.server.domain.deliveries import Attempt, Delivery
-from cstar.server.domain.models import ApiKey, Webhook
+from cstar.server.domain.models import ApiKey, Team, Webhook
 from cstar.server.domain.pagination import Page
+from cstar.server.domain.request_logs import LoggedRequest, RequestLogPage
 from cstar.server.services.deliveries import DeliveryDetail, TestSendResult
 from cstar.server.store.contract import PublishOutcome
 
@@ -153,4 +155,50 @@ def test_send(result: TestSendResult) -> dict[str, Any]:
         "status": result.status,
         "responseTimeMs": result.response_time_ms,
         "error": result.error,
+    }
+
+
+def request_log(entry: LoggedRequest) -> dict[str, Any]:
+    return {
+        "id": entry.id,
+        "createdAt": iso_z_ms(entry.created_at),
+        "method": entry.method,
+        "path": entry.path,
+        "status": entry.status,
+        "durationMs": entry.duration_ms,
+        "requestId": entry.request_id,
+        "keyPrefix": entry.key_prefix,
+    }
+
+
+def request_log_pagination(page: RequestLogPage, limit: int) -> dict[str, Any]:
+    return {"limit": limit, "hasMore": page.has_more, "nextCursor": page.next_cursor}
+
+
+def status(
+    *,
+    team: Team,
+    key: ApiKey,
+    version: str,
+    dev: bool,
+    database: str,
+    limit: Decision,
+    window_seconds: int,
+) -> dict[str, Any]:
+    return {
+        "team": {"id": team.id, "name": team.name},
+        "key": {
+            "id": key.id,
+            "type": key.kind.value,
+            "mode": key.mode.value,
+            "prefix": key.prefix,
+            "name": key.name,
+        },
+        "server": {"version": version, "dev": dev, "database": database},
+        "rateLimit": {
+            "limit": limit.limit,
+            "remaining": limit.remaining,
+            "reset": limit.reset_at,
+            "windowSeconds": window_seconds,
+        },
     }

@@ -45,6 +45,7 @@ from cstar.server.store.contract import (
     ClaimRequest,
     CycleResult,
     DeliveryStore,
+    RequestLogStore,
     StoreError,
 )
 
@@ -91,8 +92,11 @@ class Dispatcher:
         clock: Clock,
         config: DispatchConfig,
         worker_id: str | None = None,
+        request_logs: RequestLogStore | None = None,
     ) -> None:
         self._store = store
+        #: Purged with the delivery logs, by the same retention.
+        self._request_logs = request_logs
         self._box = box
         self._sender = sender
         self._policy = policy
@@ -366,14 +370,28 @@ class Dispatcher:
     async def _purge_loop(self) -> None:
         while True:
             await asyncio.sleep(self._config.purge_interval)
-            now = self._clock()
-            try:
-                removed = await self._store.purge(
-                    completed_before=now - self._config.log_retention,
-                    idempotency_before=now - timedelta(hours=24),
-                )
-            except StoreError as exc:
-                log.error("purging old delivery logs failed: %s", exc)
-                continue
+            await self.purge_once()
+
+    async def purge_once(self) -> None:
+        """Delete what is older than the retention: finished deliveries with their attempts
+        and events, expired idempotency keys, and API request log entries."""
+        now = self._clock()
+        try:
+            removed = await self._store.purge(
+                completed_before=now - self._config.log_retention,
+                idempotency_before=now - timedelta(hours=24),
+            )
+        except StoreError as exc:
+            log.error("purging old delivery logs failed: %s", exc)
+        else:
             if removed:
                 log.info("purged %d completed deliveries older than the retention", removed)
+        if self._request_logs is None:
+            return
+        try:
+            entries = await self._request_logs.purge(before=now - self._config.log_retention)
+        except StoreError as exc:
+            log.error("purging old request log entries failed: %s", exc)
+            return
+        if entries:
+            log.info("purged %d request log entries older than the retention", entries)

@@ -1,43 +1,8 @@
-"""The bytes and headers of one delivery attempt, exactly as the contract fixes them."""
+"""The bytes and headers of one delivery attempt, exactly as the contract fixes them (the
+builder is shared with ``cstar listen``: ``cstar.delivery_headers``)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import datetime
+from cstar.delivery_headers import USER_AGENT, delivery_headers
 
-from cstar.server.domain.clock import iso_z
-from cstar.webhook import generate_header
-
-USER_AGENT = "cStar-Webhooks/1.0"
-
-
-def delivery_headers(
-    *,
-    body: bytes,
-    secrets: Sequence[str],
-    event_id: str,
-    event_type: str,
-    webhook_id: str,
-    attempt: int,
-    request_id: str | None,
-    now: datetime,
-) -> dict[str, str]:
-    """Headers of one attempt, signed afresh with this attempt's time.
-
-    ``X-Signature: t=<unix>,v1=<hex>`` signs ``"{t}.{body}"`` with each valid secret (two during
-    a rotation's grace period); ``X-Timestamp`` is the same moment in ISO 8601.
-    """
-    timestamp = int(now.timestamp())
-    headers = {
-        "Content-Type": "application/json",
-        "User-Agent": USER_AGENT,
-        "X-Signature": generate_header(body, secrets, timestamp=timestamp),
-        "X-Event-Type": event_type,
-        "X-Event-ID": event_id,
-        "X-Webhook-ID": webhook_id,
-        "X-Timestamp": iso_z(now),
-        "X-Delivery-Attempt": str(attempt),
-    }
-    if request_id:
-        headers["x-cstar-request-id"] = request_id
-    return headers
+__all__ = ["USER_AGENT", "delivery_headers"]

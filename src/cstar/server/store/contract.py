@@ -15,6 +15,7 @@ from typing import Protocol
 from cstar.server.domain.deliveries import Attempt, Delivery, DeliveryStatus, Event
 from cstar.server.domain.models import ApiKey, KeyKind, Team, Webhook
 from cstar.server.domain.pagination import Page, PageRequest
+from cstar.server.domain.request_logs import RequestLogEntry, RequestLogPage, RequestLogQuery
 
 
 class StoreError(Exception):
@@ -259,4 +260,22 @@ class DeliveryStore(Protocol):
 
     async def record_test_send(self, event: Event, delivery: Delivery, attempt: Attempt) -> None:
         """Store a synchronous test send: its event, its (completed) delivery and attempt."""
+        ...
+
+
+# -- the API request log ------------------------------------------------------------------------
+
+
+class RequestLogStore(Protocol):
+    async def insert(self, entries: Sequence[RequestLogEntry]) -> None:
+        """Write a batch in one transaction; ids increase in the order of ``entries``, and a
+        reader never sees a later id before an earlier one."""
+        ...
+
+    async def list(self, team_id: str, query: RequestLogQuery) -> RequestLogPage:
+        """One team's entries: newest first, or with ``after`` oldest first above it."""
+        ...
+
+    async def purge(self, *, before: datetime) -> int:
+        """Delete entries created before ``before``; how many. Ids are never handed out again."""
         ...

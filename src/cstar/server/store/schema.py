@@ -224,3 +224,30 @@ delivery_attempts = sa.Table(
     sa.Column("response_body", sa.Text, nullable=True),
     sa.Index(None, "delivery_id", "attempt"),
 )
+
+#: The API request log (migration 0006): one row per API request of an authenticated caller.
+#: ``id`` is the listing's cursor; AUTOINCREMENT on SQLite so an id is never handed out twice,
+#: even after retention has emptied the table.
+request_logs = sa.Table(
+    "request_logs",
+    metadata,
+    sa.Column(
+        "id",
+        sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+        primary_key=True,
+        autoincrement=True,
+    ),
+    sa.Column(
+        "team_id", sa.String(36), sa.ForeignKey("teams.id", ondelete="CASCADE"), nullable=False
+    ),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("method", sa.String(16), nullable=False),
+    sa.Column("path", sa.String(2048), nullable=False),
+    sa.Column("status", sa.Integer, nullable=False),
+    sa.Column("duration_ms", sa.Integer, nullable=False),
+    sa.Column("request_id", sa.String(40), nullable=False),
+    sa.Column("key_id", sa.String(40), nullable=False),
+    sa.Column("key_prefix", sa.String(16), nullable=False),
+    sa.Index(None, "team_id", "id"),
+    sqlite_autoincrement=True,
+)
