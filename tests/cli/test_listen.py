@@ -93,8 +93,8 @@ def records(process: subprocess.Popen[str], count: int) -> list[dict[str, Any]]:
     return [json.loads(process.stdout.readline()) for _ in range(count)]
 
 
-def stop(process: subprocess.Popen[str]) -> str:
-    process.send_signal(signal.SIGINT)
+def stop(process: subprocess.Popen[str], sig: int = signal.SIGINT) -> str:
+    process.send_signal(sig)
     out, err = process.communicate(timeout=15)
     assert process.returncode == 0, err
     assert "Traceback" not in err
@@ -155,7 +155,7 @@ def test_listen_prints_a_line_per_event_for_people(cli: Cli, receiver: Verifying
         receiver.wait_for(1)
         line = listen.stdout.readline()
     finally:
-        out = stop(listen)
+        out = stop(listen, signal.SIGTERM)  # as a process manager stops it
     assert "ticket.updated" in line
     assert event_id in line
     assert "200 in" in line

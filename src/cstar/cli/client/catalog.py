@@ -49,4 +49,5 @@ def events(
         for name, description in rows:
             table.add_row(esc(name), esc(description))
         out.out.print(table)
-    out.line(f"{len(catalog)} event types. Subscribe with exact names, `resource.*` or `*`.")
+    noun = "event type" if len(catalog) == 1 else "event types"
+    out.line(f"{len(catalog)} {noun}. Subscribe with exact names, `resource.*` or `*`.")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 
 import typer
@@ -21,8 +22,8 @@ from cstar.cli.session import CliError
 app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
 
 
-def _when(value: object) -> str:
-    return "" if value is None else str(value)[:19].replace("T", " ")
+def _when(value: datetime | None) -> str:
+    return "" if value is None else value.strftime("%Y-%m-%d %H:%M")
 
 
 @app.command("list")
@@ -42,6 +43,8 @@ def list_keys(
         out.json([k.to_dict() for k in keys])
         return
     table = Table("id", "name", "type", "mode", "key", "created", "last used", "state")
+    for column in (table.columns[0], table.columns[4]):
+        column.no_wrap = True
     for k in keys:
         state = "[green]active[/]" if k.is_active else f"[red]revoked[/] {_when(k.revoked_at)}"
         table.add_row(

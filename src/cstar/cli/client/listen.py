@@ -25,6 +25,7 @@ from cstar.cli.client.common import (
     Globals,
     JsonFlag,
     NoColorFlag,
+    interrupted_by_sigterm,
     reports_errors,
 )
 from cstar.cli.client.output import Output, esc
@@ -163,8 +164,9 @@ def listen(
                 raise subscription.error
             _announce(out, secret, forward_to, patterns, client.team_id)
             try:
-                while not subscription.join(0.5):
-                    pass
+                with interrupted_by_sigterm():
+                    while not subscription.join(0.5):
+                        pass
             except KeyboardInterrupt:
                 subscription.close()
             if subscription.error is not None:

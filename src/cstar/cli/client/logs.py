@@ -13,6 +13,7 @@ from cstar.cli.client.common import (
     Globals,
     JsonFlag,
     NoColorFlag,
+    interrupted_by_sigterm,
     reports_errors,
 )
 from cstar.cli.client.output import Output, esc
@@ -66,11 +67,12 @@ def logs(
         if not as_json:
             out.note("[dim]Following new requests (Ctrl-C to stop)...[/]")
         try:
-            while True:
-                time.sleep(TAIL_INTERVAL)
-                for entry in client.logs.list(method=method, status=status, after=last):
-                    _show(out, entry)
-                    last = max(last, entry.id)
+            with interrupted_by_sigterm():
+                while True:
+                    time.sleep(TAIL_INTERVAL)
+                    for entry in client.logs.list(method=method, status=status, after=last):
+                        _show(out, entry)
+                        last = max(last, entry.id)
         except KeyboardInterrupt:
             return
 

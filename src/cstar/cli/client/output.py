@@ -25,6 +25,9 @@ class Output:
         plain = self.no_color or bool(os.environ.get("NO_COLOR"))
         system: Literal["auto"] | None = None if plain else "auto"
         self.out = Console(color_system=system, highlight=False, soft_wrap=True)
+        if not self.out.is_terminal and "COLUMNS" not in os.environ:
+            # Piped or redirected: tables need not fit an 80-column terminal nobody sees.
+            self.out = Console(color_system=system, highlight=False, soft_wrap=True, width=160)
         self.err = Console(stderr=True, color_system=system, highlight=False, soft_wrap=True)
 
     def json(self, value: Any) -> None:
