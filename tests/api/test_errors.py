@@ -239,3 +239,23 @@ async def test_catalog_rejects_an_unknown_category(
         "/api/v1/events", params={"category": "weather"}, headers=bearer(team.secret_key)
     )
     assert_error(response, 400, "validation_error", "PARAMETER_INVALID", param="category")
+
+
+async def test_a_repeated_query_parameter_is_refused_not_resolved(
+    client: httpx.AsyncClient, team: CreatedTeam
+) -> None:
+    base = f"/api/v1/teams/{team.team.id}"
+    headers = bearer(team.secret_key)
+    for url in (
+        f"{base}/webhooks?cursor=abc&cursor=",
+        f"{base}/webhooks?active=true&active=false",
+        f"{base}/keys?limit=5&limit=6",
+        "/api/v1/events?category=tickets&category=surveys",
+    ):
+        response = await client.get(url, headers=headers)
+        name = url.split("?", 1)[1].split("=", 1)[0]
+        assert_error(response, 400, "validation_error", "PARAMETER_INVALID", param=name)
+    # A repeated parameter from an unauthenticated caller is still a 401 first.
+    anonymous = await client.get(f"{base}/webhooks?cursor=a&cursor=b")
+    assert anonymous.status_code == 401
+    assert (await client.get(f"{base}/webhooks?active=true&limit=5", headers=headers)).is_success

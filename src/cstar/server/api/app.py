@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.routing import APIRoute
 from starlette.middleware import Middleware
 from starlette.types import Scope
@@ -15,6 +15,7 @@ from cstar import __version__
 from cstar.server.api import errors
 from cstar.server.api.auth import AuthMiddleware, AuthParts
 from cstar.server.api.context import RequestContextMiddleware
+from cstar.server.api.deps import single_valued_query
 from cstar.server.api.openapi import build_openapi
 from cstar.server.api.request_log import RequestLogMiddleware
 from cstar.server.api.routes import (
@@ -78,6 +79,7 @@ def create_app(settings: Settings, *, container: Container | None = None) -> Fas
         docs_url="/docs",
         redoc_url=None,
         generate_unique_id_function=_operation_id,
+        dependencies=[Depends(single_valued_query)],
         middleware=[
             Middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes),
             Middleware(RequestLogMiddleware, recorder=_request_log),

@@ -1,5 +1,9 @@
 """What routes need from a request: the container, the caller's key, the request id; and the
-response table each route declares for the OpenAPI document."""
+response table each route declares for the OpenAPI document.
+
+The dependencies are ``async def`` although they never await: FastAPI runs a plain ``def``
+dependency in its thread pool, a thread hop per dependency per request for a dictionary lookup.
+"""
 
 from __future__ import annotations
 
@@ -10,27 +14,38 @@ from fastapi import Depends, Path, Query, Request
 from cstar.server.api.context import STATE_API_KEY, request_id_of
 from cstar.server.api.schemas import ErrorEnvelope
 from cstar.server.bootstrap import Container
+from cstar.server.domain.errors import InvalidParameter
 from cstar.server.domain.models import ApiKey
 from cstar.server.domain.pagination import DEFAULT_LIMIT, MAX_LIMIT, Cursor, PageRequest
 
 
-def get_container(request: Request) -> Container:
+async def get_container(request: Request) -> Container:
     container: Container = request.app.state.container
     return container
 
 
-def get_api_key(request: Request) -> ApiKey:
+async def get_api_key(request: Request) -> ApiKey:
     key = request.state._state.get(STATE_API_KEY)  # set by AuthMiddleware
     if not isinstance(key, ApiKey):  # only reachable if a route escaped the middleware
         raise RuntimeError("route reached without authentication")
     return key
 
 
-def get_request_id(request: Request) -> str:
+async def get_request_id(request: Request) -> str:
     return request_id_of(request.scope)
 
 
-def get_page(
+async def single_valued_query(request: Request) -> None:
+    """Every query parameter of this API takes one value: a repeated one (``?cursor=a&cursor=b``)
+    is refused rather than silently resolved to one of its values."""
+    seen: set[str] = set()
+    for name, _ in request.query_params.multi_items():
+        if name in seen:
+            raise InvalidParameter(name, f"{name} may be given only once")
+        seen.add(name)
+
+
+async def get_page(
     limit: Annotated[
         int, Query(ge=1, le=MAX_LIMIT, description=f"Page size, 1 to {MAX_LIMIT}")
     ] = DEFAULT_LIMIT,

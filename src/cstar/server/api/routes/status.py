@@ -17,7 +17,7 @@ from cstar.server.api.schemas import StatusEnvelope
 router = APIRouter(prefix="/api/v1", tags=["Account"])
 
 
-def get_rate_limit(request: Request) -> Decision:
+async def get_rate_limit(request: Request) -> Decision:
     decision = request.state._state.get(STATE_RATE_LIMIT)  # set by AuthMiddleware
     if not isinstance(decision, Decision):  # only reachable if a route escaped the middleware
         raise RuntimeError("route reached without a rate limit decision")
