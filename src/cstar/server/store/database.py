@@ -6,8 +6,9 @@ once for both databases, and run as one transaction:
 * SQLite: in a dedicated thread, with the standard library driver. One thread hop per
   transaction (about 0.2 ms) instead of one per driver call (aiosqlite: 0.1 to 0.25 ms each),
   and the event loop never waits on disk. A single writer thread with a single connection whose
-  transactions start ``BEGIN IMMEDIATE`` serialises writers in this process; other processes
-  wait on ``busy_timeout``. Readers use their own threads and connections (WAL).
+  transactions start ``BEGIN IMMEDIATE`` serialises writers in this process, and commits the
+  writes that queued up meanwhile together (one fsync for many); other processes wait on
+  ``busy_timeout``. Readers use their own threads and connections (WAL).
 * PostgreSQL: with asyncpg, through ``AsyncConnection.run_sync``: asynchronous I/O, no threads.
 
 Driver errors leave as :class:`~cstar.server.store.contract.StoreError`.
@@ -28,15 +29,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from cstar.server.config import ConfigError, sqlite_path
-from cstar.server.store.contract import StoreError
+from cstar.server.store.group_commit import GroupCommitWriter, store_error
 
 T = TypeVar("T")
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 _READERS = 4
 
 
-def _store_error(action: str, exc: SQLAlchemyError) -> StoreError:
-    return StoreError(f"database {action} failed: {type(exc).__name__}: {exc}")
+_store_error = store_error
 
 
 class Database:
@@ -89,7 +89,7 @@ class SqliteDatabase(Database):
         )
         _configure(self._writer_engine, begin="BEGIN IMMEDIATE", synchronous=synchronous)
         _configure(self._reader_engine, begin="BEGIN", synchronous=synchronous)
-        self._writer = ThreadPoolExecutor(1, thread_name_prefix="cstar-sqlite-writer")
+        self._writer = GroupCommitWriter(self._writer_engine)
         self._readers = ThreadPoolExecutor(_READERS, thread_name_prefix="cstar-sqlite-reader")
 
     @property
@@ -97,8 +97,13 @@ class SqliteDatabase(Database):
         return self._writer_engine
 
     async def write(self, work: Callable[[Connection], T]) -> T:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._writer, _in_transaction, self._writer_engine, work)
+        """On the writer thread; writes that queue up meanwhile share one commit
+        (``group_commit.py``)."""
+        return await self._writer.submit(work)
+
+    @property
+    def writer(self) -> GroupCommitWriter:
+        return self._writer
 
     async def read(self, work: Callable[[Connection], T]) -> T:
         loop = asyncio.get_running_loop()
@@ -126,9 +131,9 @@ class SqliteDatabase(Database):
 
     async def dispose(self) -> None:
         loop = asyncio.get_running_loop()
-        await loop.run_in_executor(self._writer, self._writer_engine.dispose)
+        await loop.run_in_executor(None, self._writer.call_blocking, self._writer_engine.dispose)
+        await loop.run_in_executor(None, self._writer.stop)
         await loop.run_in_executor(self._readers, self._reader_engine.dispose)
-        self._writer.shutdown(wait=True)
         self._readers.shutdown(wait=True)
 
 
