@@ -13,7 +13,7 @@ from cstar.server.dispatch.dispatcher import Dispatcher
 from cstar.server.domain.deliveries import DeliveryStatus
 from cstar.server.services.teams import CreatedTeam
 from cstar.webhook import construct_event, verify_header
-from tests.dispatch.support import make_webhook, publish, wait_delivery
+from tests.dispatch.support import auth, make_webhook, publish, wait_delivery
 from tests.receiver import Receiver, Reply
 
 CONTRACT_HEADERS = {
@@ -332,3 +332,30 @@ async def test_connections_are_pooled_and_kept_alive(
     connections = {r.peer for r in requests}
     assert None not in connections
     assert len(connections) <= 4, connections  # 40 deliveries over a handful of connections
+
+
+async def test_deleting_a_webhook_mid_send_does_not_stall_the_dispatcher(
+    api: httpx.AsyncClient,
+    node: Container,
+    acme: CreatedTeam,
+    receiver: Receiver,
+    dispatcher: Dispatcher,
+) -> None:
+    """The attempt in flight has nowhere to be recorded once its webhook (and its deliveries)
+    are gone: it is dropped, and the dispatcher goes on with everything else."""
+    receiver.plan("/slow", then=Reply(delay=0.5))
+    doomed = await make_webhook(node, acme, receiver.url("/slow"), events="ticket.created")
+    await publish(api, acme, "ticket.created")
+    await receiver.wait_for(1, "/slow")  # in flight now
+    deleted = await api.delete(
+        f"/api/v1/teams/{acme.team.id}/webhooks/{doomed.webhook.id}", headers=auth(acme)
+    )
+    assert deleted.status_code == 200
+    await asyncio.sleep(0.7)  # the slow answer arrives and its attempt is recorded (or not)
+
+    survivor = await make_webhook(node, acme, receiver.url("/fine"), events="customer.created")
+    await publish(api, acme, "customer.created")
+    (delivered,) = await wait_delivery(
+        node, acme, survivor.webhook.id, status=DeliveryStatus.SUCCEEDED, timeout=10
+    )
+    assert delivered.attempts == 1

@@ -154,10 +154,13 @@ class SqliteHotPath:
             last_delivery_at = ?7, last_delivery_status = ?8, last_delivery_success = ?9
         WHERE id = ?1
     """
+    #: An attempt whose delivery is gone (its webhook was deleted while it was in flight) has
+    #: nothing to belong to: it is dropped rather than failing the whole cycle.
     _ATTEMPTS = """
         INSERT INTO delivery_attempts (delivery_id, webhook_id, attempt, started_at, duration_ms,
             status_code, success, error, url, request_headers, response_body)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+        SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11
+        WHERE EXISTS (SELECT 1 FROM deliveries WHERE id = ?1)
     """
     _DELIVERIES = """
         UPDATE deliveries SET status = ?, attempts = ?, retry_index = ?, next_attempt_at = ?,
