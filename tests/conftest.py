@@ -8,8 +8,6 @@ PostgreSQL is not optional: the suite fails when 127.0.0.1:5432 cannot be reache
 from __future__ import annotations
 
 import asyncio
-import os
-import secrets
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -22,10 +20,8 @@ from cstar.server.api.app import create_app
 from cstar.server.bootstrap import Container, open_container
 from cstar.server.config import Settings
 from cstar.server.services.teams import CreatedTeam
+from tests.postgres import fresh_database
 
-PG_ADMIN_URL = os.environ.get(
-    "CSTAR_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-)
 BACKENDS = ["sqlite", "postgres"]
 TABLES = (
     "delivery_attempts",
@@ -40,36 +36,11 @@ TABLES = (
 )
 
 
-def _pg_url(database: str) -> str:
-    base, _, _ = PG_ADMIN_URL.rpartition("/")
-    return f"{base}/{database}"
-
-
-async def _pg_admin(sql: str) -> None:
-    conn = await asyncpg.connect(PG_ADMIN_URL.replace("postgresql://", "postgres://", 1))
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
-
-
 @pytest.fixture(scope="session")
 def pg_database() -> Iterator[str]:
     """A fresh PostgreSQL database for this test session, dropped at the end."""
-    if os.environ.get("CSTAR_TEST_SKIP_POSTGRES") == "1" and os.environ.get("CI") != "true":
-        pytest.skip("CSTAR_TEST_SKIP_POSTGRES=1")
-    name = f"cstar_test_{os.getpid()}_{secrets.token_hex(4)}"
-    try:
-        asyncio.run(_pg_admin(f'CREATE DATABASE "{name}"'))
-    except (OSError, asyncpg.PostgresError) as exc:
-        pytest.fail(
-            f"PostgreSQL is required for the test suite and is not reachable at {PG_ADMIN_URL}: "
-            f"{exc!r}. Start it with: pg_ctlcluster --skip-systemctl-redirect "
-            "$(ls /etc/postgresql) main start",
-            pytrace=False,
-        )
-    yield _pg_url(name)
-    asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    with fresh_database("cstar_test") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -4,22 +4,17 @@ real webhook receiver running in a thread of its own (so the sync client may blo
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
 import secrets
 from collections.abc import AsyncIterator, Iterator
 
-import asyncpg  # type: ignore[import-untyped]
 import pytest
 
 from tests.e2e.server import run_cstar, start_server
+from tests.postgres import fresh_database
 from tests.sdk.servers import ApiServer, ThreadedReceiver
 from tests.sdk.support import FLAVORS, AnyClient, Flavor, close_client, make_client
 
-PG_ADMIN_URL = os.environ.get(
-    "CSTAR_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-)
 BACKENDS = [
     pytest.param("sqlite"),
     pytest.param("postgres", marks=pytest.mark.postgres),
@@ -28,26 +23,11 @@ BACKENDS = [
 SERVER_ENV = {"CSTAR_RETRY_SCHEDULE": "200ms", "CSTAR_POLL_INTERVAL": "100ms"}
 
 
-async def _pg_admin(sql: str) -> None:
-    conn = await asyncpg.connect(PG_ADMIN_URL.replace("postgresql://", "postgres://", 1))
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
-
-
 @pytest.fixture(scope="session")
 def sdk_postgres_url() -> Iterator[str]:
     """A PostgreSQL database of the SDK tests' own (other tests truncate the shared one)."""
-    if os.environ.get("CSTAR_TEST_SKIP_POSTGRES") == "1" and os.environ.get("CI") != "true":
-        pytest.skip("CSTAR_TEST_SKIP_POSTGRES=1")
-    name = f"cstar_sdk_{os.getpid()}_{secrets.token_hex(4)}"
-    try:
-        asyncio.run(_pg_admin(f'CREATE DATABASE "{name}"'))
-    except (OSError, asyncpg.PostgresError) as exc:
-        pytest.fail(f"PostgreSQL is not reachable at {PG_ADMIN_URL}: {exc!r}", pytrace=False)
-    yield f"{PG_ADMIN_URL.rpartition('/')[0]}/{name}"
-    asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    with fresh_database("cstar_sdk") as url:
+        yield url
 
 
 @pytest.fixture(scope="session", params=BACKENDS)

@@ -17,7 +17,7 @@ from cstar.cli.client.common import (
     reports_errors,
 )
 from cstar.cli.client.output import Output, esc
-from cstar.sdk import RequestLog
+from cstar.sdk import CStarClient, RequestLog
 
 #: Seconds between polls while following the log.
 TAIL_INTERVAL = 1.0
@@ -77,7 +77,7 @@ def logs(
             return
 
 
-def _newest(client: object) -> int:
+def _newest(client: CStarClient) -> int:
     """The id to follow from when no entry matched the filters yet: the newest of any kind."""
-    entries = client.logs.list(limit=1).data  # type: ignore[attr-defined]
+    entries = client.logs.list(limit=1).data
     return entries[0].id if entries else 0

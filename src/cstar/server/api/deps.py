@@ -76,10 +76,19 @@ _ERROR_TEXT = {
 
 
 def responses(
-    success: int, model: type[Any], description: str, *errors: int
+    success: int, model: type[Any] | str, description: str, *errors: int
 ) -> dict[int | str, dict[str, Any]]:
-    """The documented responses of a route: its success and the errors it can answer."""
-    table: dict[int | str, dict[str, Any]] = {success: {"model": model, "description": description}}
+    """The documented responses of a route: its success and the errors it can answer.
+
+    ``model`` is the JSON success envelope, or a media type (``"text/event-stream"``) for a
+    success that is a stream of text rather than JSON.
+    """
+    ok: dict[str, Any] = (
+        {"description": description, "content": {model: {"schema": {"type": "string"}}}}
+        if isinstance(model, str)
+        else {"model": model, "description": description}
+    )
+    table: dict[int | str, dict[str, Any]] = {success: ok}
     for status in sorted({401, 429, 503, *errors}):
         table[status] = {"model": ErrorEnvelope, "description": _ERROR_TEXT[status]}
     return table

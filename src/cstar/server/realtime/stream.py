@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 from datetime import datetime
 
 from cstar.server.realtime.hub import EventHub, Subscriber
-from cstar.server.store.event_log import LoggedEvent, SqlEventLog
+from cstar.server.store.event_log import LoggedEvent
 
 #: Rows per replay query.
 REPLAY_BATCH = 500
@@ -36,7 +36,6 @@ class EventStream:
     def __init__(
         self,
         hub: EventHub,
-        log: SqlEventLog,
         subscriber: Subscriber,
         *,
         start: int,
@@ -47,7 +46,7 @@ class EventStream:
         """``start``: the hub feeds this subscriber every event numbered above it;
         ``resume_after``: the client's ``Last-Event-ID`` (``None``: live events only)."""
         self._hub = hub
-        self._log = log
+        self._log = hub.log
         self._subscriber = subscriber
         self._start = start
         self._resume_after = resume_after

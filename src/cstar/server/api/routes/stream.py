@@ -10,7 +10,6 @@ from starlette.responses import Response
 
 from cstar import events as catalog
 from cstar.server.api.deps import ContainerDep, TeamId, responses
-from cstar.server.api.schemas import ErrorEnvelope
 from cstar.server.api.sse import EventStreamResponse
 from cstar.server.domain.errors import InvalidParameter
 from cstar.server.realtime.stream import EventStream
@@ -58,13 +57,7 @@ def parse_last_event_id(value: str | None) -> int | None:
         "exactly once and in order. Needs a secret key."
     ),
     response_class=Response,
-    responses={
-        **responses(200, ErrorEnvelope, "An endless `text/event-stream`", 400, 403),
-        200: {
-            "description": "An endless `text/event-stream`",
-            "content": {"text/event-stream": {"schema": {"type": "string"}}},
-        },
-    },
+    responses=responses(200, "text/event-stream", "An endless `text/event-stream`", 400, 403),
 )
 async def stream_events(
     team_id: TeamId,
@@ -86,7 +79,6 @@ async def stream_events(
     subscriber, start = await c.streams.subscribe(team_id, patterns)
     stream = EventStream(
         c.streams,
-        c.streams.log,
         subscriber,
         start=start,
         resume_after=resume_after,
