@@ -6,6 +6,7 @@ nothing here runs at import time.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
@@ -121,14 +122,18 @@ async def _check_master_key(store: SqlStore, box: SecretBox) -> None:
 async def open_container(
     settings: Settings, *, clock: Clock = utc_now, bootstrap: bool = True
 ) -> Container:
-    """Connect, migrate, load the master key, and (first start only) create a team."""
+    """Connect, migrate, load the master key, and (first start only) create a team.
+
+    Whatever fails, what was opened so far is closed exactly once, and the error is raised.
+    """
     try:
         database = open_database(
             settings.database_url, sqlite_synchronous=settings.sqlite_synchronous
         )
     except ConfigError as exc:
         raise StartupError(str(exc)) from exc
-    try:
+    async with contextlib.AsyncExitStack() as cleanup:
+        cleanup.push_async_callback(database.dispose)
         try:
             await migrate.upgrade(database)
         except (StoreError, OSError) as exc:
@@ -150,10 +155,13 @@ async def open_container(
             pool_size=settings.dispatch_concurrency,
         )
         await sender.start()
+        cleanup.push_async_callback(sender.close)
         waker = Waker(database.dsn)
         await waker.start()
+        cleanup.push_async_callback(waker.close)
         # Started by the first stream that subscribes: no LISTEN connection until then.
         published = Waker(database.dsn, EVENTS_CHANNEL)
+        cleanup.push_async_callback(published.close)
         webhooks = WebhookService(store, box, clock, dev=settings.dev)
         events = EventService(
             store,
@@ -164,6 +172,12 @@ async def open_container(
             published=published,
         )
         request_log_store = SqlRequestLogStore(database)
+        streams = EventHub(
+            SqlEventLog(database), published, poll_interval=settings.effective_poll_interval()
+        )
+        cleanup.push_async_callback(streams.close)
+        request_log = RequestLogRecorder(request_log_store)
+        cleanup.push_async_callback(request_log.aclose)
         container = Container(
             settings=settings,
             clock=clock,
@@ -182,22 +196,18 @@ async def open_container(
             deliveries=DeliveryService(delivery_store, webhooks, events, sender, waker, clock),
             key_limiter=FixedWindowLimiter(settings.rate_limit, clock),
             auth_failure_limiter=FixedWindowLimiter(settings.auth_failure_limit, clock),
-            streams=EventHub(
-                SqlEventLog(database), published, poll_interval=settings.effective_poll_interval()
-            ),
+            streams=streams,
             request_log_store=request_log_store,
-            request_log=RequestLogRecorder(request_log_store),
+            request_log=request_log,
         )
-        try:
-            if bootstrap:
+        if bootstrap:
+            try:
                 container.bootstrap_team = await container.teams.bootstrap()
-        except BaseException:
-            await container.aclose()
-            raise
+            except StoreError as exc:
+                raise StartupError(f"cannot create the first team: {_reason(exc)}") from exc
+        cleanup.pop_all()
         return container
-    except BaseException:
-        await database.dispose()
-        raise
+    raise AssertionError("unreachable")  # pragma: no cover - the block returns or raises
 
 
 def _reason(exc: BaseException) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 from dataclasses import dataclass
 
 from cstar.server.domain.clock import Clock
@@ -45,33 +44,37 @@ class TeamService:
         self._clock = clock
 
     async def create_team(self, name: str, *, mode: KeyMode = KeyMode.TEST) -> CreatedTeam:
+        team, keys, created = self._new_team(name, mode)
+        await self._store.create_team(team, keys)
+        return created
+
+    def _new_team(self, name: str, mode: KeyMode) -> tuple[Team, list[ApiKey], CreatedTeam]:
         cleaned = name.strip()
         if not cleaned or len(cleaned) > TEAM_NAME_MAX:
             raise InvalidParameter("name", f"team name must be 1 to {TEAM_NAME_MAX} characters")
         team = Team(id=new_team_id(), name=cleaned, created_at=self._clock())
         secret = generate_key(KeyKind.SECRET, mode)
         publishable = generate_key(KeyKind.PUBLISHABLE, mode)
-        await self._store.create_team(
-            team,
-            [
-                key_record(team.id, secret, "Default secret key", self._clock),
-                key_record(team.id, publishable, "Default publishable key", self._clock),
-            ],
-        )
-        return CreatedTeam(team=team, secret_key=secret.raw, publishable_key=publishable.raw)
+        keys = [
+            key_record(team.id, secret, "Default secret key", self._clock),
+            key_record(team.id, publishable, "Default publishable key", self._clock),
+        ]
+        return team, keys, CreatedTeam(team, secret.raw, publishable.raw)
 
     async def bootstrap(self) -> CreatedTeam | None:
         """On the very first start, create a team so the server is usable at once.
 
         Returns the new team (its keys are shown once), or ``None`` when the database already has
-        a team or another process is bootstrapping it concurrently.
+        a team or another process is bootstrapping it concurrently. The team and the marker that
+        says "bootstrapped" are written in one transaction: a first start that fails leaves
+        nothing behind, and the next start tries again.
         """
         if await self._store.count_teams() > 0:
             return None
-        token = secrets.token_hex(16)
-        if await self._store.put_meta_if_absent(BOOTSTRAP_META_KEY, token) != token:
+        team, keys, created = self._new_team("Default team", KeyMode.TEST)
+        if not await self._store.create_first_team(team, keys, marker=BOOTSTRAP_META_KEY):
             return None
-        return await self.create_team("Default team")
+        return created
 
     async def list_teams(self) -> list[Team]:
         return await self._store.list_teams()

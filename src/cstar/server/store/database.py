@@ -29,7 +29,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from cstar.server.config import ConfigError, sqlite_path
-from cstar.server.store.group_commit import GroupCommitWriter, store_error
+from cstar.server.store.contract import StoreError
+from cstar.server.store.group_commit import CLOSED_MESSAGE, GroupCommitWriter, store_error
 
 T = TypeVar("T")
 SQLITE_BUSY_TIMEOUT_MS = 10_000
@@ -90,6 +91,7 @@ class SqliteDatabase(Database):
         _configure(self._writer_engine, begin="BEGIN IMMEDIATE", synchronous=synchronous)
         _configure(self._reader_engine, begin="BEGIN", synchronous=synchronous)
         self._writer = GroupCommitWriter(self._writer_engine)
+        self._disposed = False
         self._readers = ThreadPoolExecutor(_READERS, thread_name_prefix="cstar-sqlite-reader")
 
     @property
@@ -106,8 +108,13 @@ class SqliteDatabase(Database):
         return self._writer
 
     async def read(self, work: Callable[[Connection], T]) -> T:
+        self._check_open()
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._readers, _on_connection, self._reader_engine, work)
+
+    def _check_open(self) -> None:
+        if self._disposed:
+            raise StoreError(CLOSED_MESSAGE)
 
     async def write_short(self, work: Callable[[Connection], T], *, durable: bool = True) -> T:
         """Run a short transaction inline, on the event loop, on the same single writer.
@@ -123,6 +130,7 @@ class SqliteDatabase(Database):
         power cut in between can lose it. The dispatcher uses it for claims alone (a lost lease
         just expires); anything that records an attempt is durable.
         """
+        self._check_open()
         if durable or self._synchronous == "NORMAL":
             return _in_transaction(self._writer_engine, work)
         return _in_transaction(
@@ -130,6 +138,10 @@ class SqliteDatabase(Database):
         )
 
     async def dispose(self) -> None:
+        """Close every connection and stop the writer; later calls fail fast. Idempotent."""
+        if self._disposed:
+            return
+        self._disposed = True
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(None, self._writer.call_blocking, self._writer_engine.dispose)
         await loop.run_in_executor(None, self._writer.stop)
@@ -202,6 +214,7 @@ class PostgresDatabase(Database):
         self._engine: AsyncEngine = create_async_engine(
             url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800
         )
+        self._disposed = False
 
     @property
     def write_engine(self) -> Engine:
@@ -215,7 +228,12 @@ class PostgresDatabase(Database):
             make_url(self._url).set(drivername="postgresql").render_as_string(hide_password=False)
         )
 
+    def _check_open(self) -> None:
+        if self._disposed:
+            raise StoreError(CLOSED_MESSAGE)
+
     async def write(self, work: Callable[[Connection], T]) -> T:
+        self._check_open()
         try:
             async with self._engine.begin() as conn:
                 return await conn.run_sync(work)
@@ -223,6 +241,7 @@ class PostgresDatabase(Database):
             raise _store_error("write", exc) from exc
 
     async def read(self, work: Callable[[Connection], T]) -> T:
+        self._check_open()
         try:
             async with self._engine.connect() as conn:
                 return await conn.run_sync(work)
@@ -245,6 +264,7 @@ class PostgresDatabase(Database):
     async def call(self, work: Callable[[Connection], T]) -> T:
         """Run ``work`` (a single statement, such as a function call) in autocommit: the
         statement is its own transaction, and the whole exchange is one round trip."""
+        self._check_open()
         try:
             async with self._engine.connect() as conn:
                 auto = await conn.execution_options(isolation_level="AUTOCOMMIT")
@@ -253,6 +273,8 @@ class PostgresDatabase(Database):
             raise _store_error("write", exc) from exc
 
     async def dispose(self) -> None:
+        """Close the pool; later calls fail fast. Idempotent."""
+        self._disposed = True
         await self._engine.dispose()
 
 

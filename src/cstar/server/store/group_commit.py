@@ -6,6 +6,9 @@ whatever jobs are waiting when it becomes free (up to ``max_batch``) and runs th
 transaction, each inside its own SAVEPOINT: a job that raises is rolled back alone and gets
 its exception, the others commit together, and every caller hears back only after the shared
 commit reached the disk. A job alone in the queue runs in its own transaction, as before.
+
+Once stopped, the writer refuses new work at once with a :class:`StoreError` (never a caller left
+waiting on a thread that is gone), and stopping twice is harmless.
 """
 
 from __future__ import annotations
@@ -38,6 +41,11 @@ class _Job:
     #: For ``call``: a plain function run on the writer thread, outside any transaction.
     plain: Callable[[], Any] | None = None
     done: threading.Event | None = None
+    #: What ``plain`` raised, handed back to the thread that waits for it.
+    error: BaseException | None = None
+
+
+CLOSED_MESSAGE = "the database is closed"
 
 
 class GroupCommitWriter:
@@ -45,6 +53,9 @@ class GroupCommitWriter:
         self._engine = engine
         self._max_batch = max_batch
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        #: Guards ``_closed`` against a job being queued behind the stop marker.
+        self._lock = threading.Lock()
+        self._closed = False
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
         #: Transactions committed, and jobs they carried (for tests and benchmarks).
@@ -54,17 +65,31 @@ class GroupCommitWriter:
     async def submit(self, work: Callable[[Connection], T]) -> T:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
-        self._jobs.put(_Job(work, loop, future))
+        self._put(_Job(work, loop, future))
         return await future
 
     def call_blocking(self, fn: Callable[[], Any]) -> None:
         """Run ``fn`` on the writer thread between transactions, and wait for it."""
         done = threading.Event()
-        self._jobs.put(_Job(lambda _c: None, None, None, plain=fn, done=done))
+        job = _Job(lambda _c: None, None, None, plain=fn, done=done)
+        self._put(job)
         done.wait()
+        if job.error is not None:
+            raise job.error
+
+    def _put(self, job: _Job) -> None:
+        with self._lock:
+            if self._closed or not self._thread.is_alive():
+                raise StoreError(CLOSED_MESSAGE)
+            self._jobs.put(job)
 
     def stop(self) -> None:
-        self._jobs.put(None)
+        """Finish the jobs already queued, then end the thread. Idempotent."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            self._jobs.put(None)
         self._thread.join()
 
     def _run(self) -> None:
@@ -101,6 +126,8 @@ class GroupCommitWriter:
         try:
             assert job.plain is not None
             job.plain()
+        except Exception as exc:  # the caller gets it; the writer thread lives on
+            job.error = exc
         finally:
             assert job.done is not None
             job.done.set()

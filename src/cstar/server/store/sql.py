@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from cstar import events as catalog
@@ -74,6 +74,27 @@ class SqlStore(SqlBase):
                 conn.execute(api_keys.insert(), [_key_values(k) for k in keys])
 
         await self._write(work)
+
+    async def create_first_team(self, team: Team, keys: Sequence[ApiKey], *, marker: str) -> bool:
+        pg = self._pg
+
+        def work(conn: Connection) -> bool:
+            insert = postgresql.insert(meta) if pg else sqlite.insert(meta)
+            claimed = conn.execute(
+                insert.values(key=marker, value=team.id)
+                .on_conflict_do_nothing()
+                .returning(meta.c.key)
+            ).first()
+            if claimed is None:
+                return False
+            conn.execute(
+                teams.insert().values(id=team.id, name=team.name, created_at=team.created_at)
+            )
+            if keys:
+                conn.execute(api_keys.insert(), [_key_values(k) for k in keys])
+            return True
+
+        return await self._write(work)
 
     async def get_team(self, team_id: str) -> Team | None:
         def work(conn: Connection) -> Team | None:
