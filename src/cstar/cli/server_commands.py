@@ -46,7 +46,7 @@ def serve(
     require_server_extra()
     from cstar.server.bootstrap import StartupError
     from cstar.server.config import ConfigError, Settings
-    from cstar.server.runner import configure_logging, run_async
+    from cstar.server.runner import ProcessFailed, configure_logging, run_async
     from cstar.server.runner import serve as run_server
 
     try:
@@ -56,7 +56,7 @@ def serve(
     configure_logging(settings.log_level)
     try:
         run_async(lambda: run_server(settings, host=host, port=port))
-    except StartupError as exc:
+    except (StartupError, ProcessFailed) as exc:
         raise fail(str(exc)) from None
     except KeyboardInterrupt:
         pass
@@ -71,7 +71,7 @@ def worker(
     require_server_extra()
     from cstar.server.bootstrap import StartupError
     from cstar.server.config import ConfigError, Settings
-    from cstar.server.runner import configure_logging, run_async
+    from cstar.server.runner import ProcessFailed, configure_logging, run_async
     from cstar.server.runner import work as run_worker
 
     try:
@@ -81,7 +81,7 @@ def worker(
     configure_logging(settings.log_level)
     try:
         run_async(lambda: run_worker(settings))
-    except StartupError as exc:
+    except (StartupError, ProcessFailed) as exc:
         raise fail(str(exc)) from None
     except KeyboardInterrupt:
         pass

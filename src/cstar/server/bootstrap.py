@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from cstar.server.api.ratelimit import FixedWindowLimiter
@@ -18,6 +18,7 @@ from cstar.server.dispatch.retry import RetryPolicy
 from cstar.server.dispatch.sender import Sender
 from cstar.server.dispatch.wakeup import Waker
 from cstar.server.domain.clock import Clock, utc_now
+from cstar.server.health import ProcessHealth
 from cstar.server.realtime.hub import EventHub
 from cstar.server.security.secretbox import SecretBox, load_or_create_key_file
 from cstar.server.services.deliveries import DeliveryService
@@ -71,6 +72,8 @@ class Container:
     request_log: RequestLogRecorder
     #: The team created on the very first start (its keys are printed once), else None.
     bootstrap_team: CreatedTeam | None = None
+    #: Set when a part of this process (the dispatcher) has died: ``/healthz`` says so.
+    health: ProcessHealth = field(default_factory=ProcessHealth)
 
     def dispatcher(self, *, worker_id: str | None = None) -> Dispatcher:
         """A dispatcher over this container's database, secrets and HTTP pool."""

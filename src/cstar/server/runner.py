@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
+import math
 import signal
+import socket
 import sys
 from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
@@ -15,7 +18,7 @@ from sqlalchemy.engine import make_url
 
 from cstar import __version__
 from cstar.server.api.app import create_app
-from cstar.server.bootstrap import Container, open_container
+from cstar.server.bootstrap import Container, StartupError, open_container
 from cstar.server.config import Settings, sqlite_path
 
 log = logging.getLogger("cstar")
@@ -27,6 +30,20 @@ def configure_logging(level: str) -> None:
         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+
+
+class _CancelledAtShutdown(logging.Filter):
+    """uvicorn logs a request it cancels when the graceful shutdown runs out of time (a client
+    that never finishes sending its body) as "Exception in ASGI application" with a traceback;
+    its own "Cancel N running task(s)" line already says what happened."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        return not isinstance(exc, asyncio.CancelledError)
+
+
+def quiet_cancellations() -> None:
+    logging.getLogger("uvicorn.error").addFilter(_CancelledAtShutdown())
 
 
 def describe_database(url: str) -> str:
@@ -98,49 +115,123 @@ class Shutdown:
             self.server.should_exit = True
 
 
+class ProcessFailed(Exception):
+    """The process must stop with a non-zero exit code (so a supervisor restarts it)."""
+
+
+#: After SIGTERM, how long open HTTP requests may take beyond the delivery timeout (the longest
+#: request, ``/test``, sends one delivery).
+HTTP_STOP_GRACE = 1.0
+
+
+def bind_listener(host: str, port: int) -> socket.socket:
+    """The listening socket, bound before anything else starts: a port in use is one line."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+    except (socket.gaierror, UnicodeError) as exc:
+        raise StartupError(f"cannot listen on {host!r}: {exc}") from None
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(address)
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise StartupError(
+                f"port {port} is already in use on {host}; choose another with --port"
+            ) from None
+        raise StartupError(f"cannot listen on {host} port {port}: {exc.strerror}") from None
+    sock.set_inheritable(True)
+    return sock
+
+
+def _failure(task: asyncio.Task[None]) -> str:
+    """Why a task that should run until stopped has ended."""
+    if task.cancelled():
+        return "it was cancelled"
+    exc = task.exception()
+    if exc is None:
+        return "it returned"
+    return f"{type(exc).__name__}: {exc}"
+
+
 async def serve(settings: Settings, *, host: str, port: int, out: TextIO = sys.stdout) -> None:
-    """The API and the dispatcher, in one process."""
+    """The API and the dispatcher, in one process.
+
+    SIGTERM (or Ctrl-C) stops both at once: HTTP requests get ``delivery_timeout`` plus a second
+    to finish, the dispatcher finishes and records what it has in flight and gives back the
+    rest. A dispatcher that dies stops the whole process with an error (``/healthz`` answers 503
+    meanwhile): a server that accepts events nobody delivers must not look healthy.
+    """
     shutdown = Shutdown()
     shutdown.install()
-    container = await open_container(settings)
+    listener = bind_listener(host, port)
+    quiet_cancellations()
+    try:
+        container = await open_container(settings)
+    except BaseException:
+        listener.close()
+        raise
     dispatcher = container.dispatcher()
     dispatching: asyncio.Task[None] | None = None
     try:
         announce(container, out)
         if shutdown.requested.is_set():
+            listener.close()
             return
         dispatching = asyncio.create_task(dispatcher.run(), name="cstar-dispatcher")
         app = create_app(settings, container=container)
         config = uvicorn.Config(
             app,
-            host=host,
-            port=port,
             log_config=None,
             access_log=True,
             lifespan="on",
             server_header=False,
+            timeout_graceful_shutdown=math.ceil(settings.delivery_timeout + HTTP_STOP_GRACE),
         )
         server = _Server(config)
         shutdown.server = server
-        # Realtime streams never end by themselves: end them so connections can drain.
-        shutdown.on_stop = container.streams.end_streams
-        task = asyncio.create_task(server.serve())
+
+        def stop_work() -> None:
+            # Realtime streams never end by themselves: end them so connections can drain.
+            container.streams.end_streams()
+            dispatcher.stop()
+
+        shutdown.on_stop = stop_work
+        serving = asyncio.create_task(server.serve(sockets=[listener]), name="cstar-http")
         # uvicorn exposes only a flag for "listening"; poll it briefly during startup.
-        while not server.started and not task.done():  # noqa: ASYNC110
+        while not server.started and not serving.done():  # noqa: ASYNC110
             await asyncio.sleep(0.02)
         if server.started:
-            bound = server.servers[0].sockets[0].getsockname()[1] if server.servers else port
+            bound = listener.getsockname()[1]
             shown = f"[{host}]" if ":" in host else host
             print(
                 f"Listening on http://{shown}:{bound}  (API docs: http://{shown}:{bound}/docs)",
                 file=out,
             )
             out.flush()
-        await task
+        await asyncio.wait({serving, dispatching}, return_when=asyncio.FIRST_COMPLETED)
+        failed: str | None = None
+        if dispatching.done() and not shutdown.requested.is_set():
+            failed = f"the dispatcher stopped unexpectedly ({_failure(dispatching)})"
+            log.error(
+                "%s; stopping the server so that it can be restarted",
+                failed,
+                exc_info=None if dispatching.cancelled() else dispatching.exception(),
+            )
+            container.health.fail(failed)
+            container.streams.end_streams()
+            server.should_exit = True
+        await serving
+        if failed is not None:
+            raise ProcessFailed(failed)
     finally:
+        listener.close()
         if dispatching is not None:
             dispatcher.stop()
-            await dispatching
+            await asyncio.wait({dispatching})
         await container.aclose()
 
 
@@ -161,9 +252,17 @@ async def work(settings: Settings, *, out: TextIO = sys.stdout) -> None:
         running = asyncio.create_task(dispatcher.run(), name="cstar-dispatcher")
         stop = asyncio.create_task(shutdown.requested.wait())
         await asyncio.wait({running, stop}, return_when=asyncio.FIRST_COMPLETED)
+        stop.cancel()
+        if running.done() and not shutdown.requested.is_set():
+            failed = f"the dispatcher stopped unexpectedly ({_failure(running)})"
+            log.error(
+                "%s; exiting so that it can be restarted",
+                failed,
+                exc_info=None if running.cancelled() else running.exception(),
+            )
+            raise ProcessFailed(failed)
         dispatcher.stop()
         await running
-        stop.cancel()
         log.info("worker stopped after %d attempts", dispatcher.recorded)
     finally:
         await container.aclose()

@@ -16,13 +16,25 @@ router = APIRouter(tags=["Operations"])
 @router.get(
     "/healthz",
     summary="Health",
-    description="200 when the server can reach its database, 503 otherwise.",
+    description=(
+        "200 when the server can reach its database and its dispatcher runs; 503 otherwise "
+        "(a process whose dispatcher has died answers 503 until it has stopped, so that a "
+        "supervisor restarts it)."
+    ),
     responses={
         200: {"model": HealthEnvelope, "description": "Healthy"},
-        503: {"model": ErrorEnvelope, "description": "Database unreachable"},
+        503: {"model": ErrorEnvelope, "description": "Database unreachable or dispatcher stopped"},
     },
 )
 async def health(c: ContainerDep, rid: RequestIdDep) -> Response:
+    if c.health.problem is not None:
+        return envelope.error(
+            503,
+            type_="api_error",
+            code="service_unavailable",
+            message=f"This server is stopping: {c.health.problem}",
+            request_id=rid,
+        )
     await c.store.ping()
     return envelope.success(
         {"status": "ok", "database": c.store.dialect, "version": __version__}, rid
