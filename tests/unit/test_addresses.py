@@ -139,6 +139,27 @@ def test_6to4_embedding_non_public_ipv4_is_forbidden(text: str) -> None:
     assert is_forbidden_ip(ipaddress.ip_address(text)) is True
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "::127.0.0.1",  # IPv4-compatible 127.0.0.1 (Python 3.11 calls it global)
+        "::7f00:1",
+        "::10.0.0.1",
+        "::169.254.169.254",
+        "::8.8.8.8",  # deprecated (RFC 4291): refused whatever the IPv4 inside
+        "::1.2.3.4",
+        "::ffff:ffff",
+    ],
+)
+def test_ipv4_compatible_ipv6_is_forbidden(text: str) -> None:
+    assert is_forbidden_ip(ipaddress.ip_address(text)) is True
+
+
+@pytest.mark.parametrize("text", ["2002:808:808::", "2002:101:101::1"])
+def test_6to4_embedding_a_public_ipv4_is_allowed(text: str) -> None:
+    assert is_forbidden_ip(ipaddress.ip_address(text)) is False
+
+
 # ---------------------------------------------------------------------------------------------
 # parse_ip
 # ---------------------------------------------------------------------------------------------

@@ -6,6 +6,8 @@ import socket
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
 
 from cstar import events as catalog
 from cstar.server.domain import webhooks as rules
@@ -18,6 +20,7 @@ from cstar.server.domain.webhooks import (
     clean_name,
     clean_url,
 )
+from tests.spellings import LOOPBACK_SPELLINGS, MALFORMED_HOSTS, OTHER_PRIVATE_SPELLINGS
 
 NON_PUBLIC_MESSAGE = "loopback, private or otherwise non-public"
 
@@ -77,29 +80,40 @@ def test_clean_name_rejects_control_characters(raw: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "url",
+    ("url", "normal"),
     [
-        "https://example.com",
-        "https://example.com/",
-        "https://hooks.example.com/cstar/receive?token=abc&x=1#frag",
-        "https://example.com:8443/path",
-        "https://example.com:443/",
-        "https://example.com:65535/",
-        "HTTPS://Example.COM/Hook",
-        "https://8.8.8.8/hook",
-        "https://1.1.1.1:8443/",
-        "https://[2606:4700:4700::1111]/hook",
-        "https://[::ffff:8.8.8.8]/",
-        "https://172.32.0.1/",
-        "https://xn--bcher-kva.example/",
-        "https://localhost.example.com/",
-        "https://mylocalhost/",
-        "https://metadata.example.com/",
+        ("https://example.com", "https://example.com"),
+        ("https://example.com/", "https://example.com/"),
+        (
+            "https://hooks.example.com/cstar/receive?token=abc&x=1#frag",
+            "https://hooks.example.com/cstar/receive?token=abc&x=1#frag",
+        ),
+        ("https://example.com:8443/path", "https://example.com:8443/path"),
+        ("https://example.com:443/", "https://example.com/"),  # the default port is dropped
+        ("https://example.com:65535/", "https://example.com:65535/"),
+        ("HTTPS://Example.COM/Hook", "https://example.com/Hook"),  # scheme, host lower-cased
+        ("https://8.8.8.8/hook", "https://8.8.8.8/hook"),
+        ("https://1.1.1.1:8443/", "https://1.1.1.1:8443/"),
+        ("https://[2606:4700:4700::1111]/hook", "https://[2606:4700:4700::1111]/hook"),
+        ("https://[::ffff:8.8.8.8]/", "https://[::ffff:808:808]/"),  # IPv6 compressed
+        ("https://172.32.0.1/", "https://172.32.0.1/"),
+        ("https://xn--bcher-kva.example/", "https://xn--bcher-kva.example/"),
+        ("https://b\u00fccher.example/", "https://xn--bcher-kva.example/"),  # IDNA: punycode
+        ("https://\uff25\uff38\uff21\uff2d\uff30\uff2c\uff25.com/x", "https://example.com/x"),
+        ("https://hooks\u3002example\uff0ecom\uff61/", "https://hooks.example.com./"),
+        ("https://example.com./hook", "https://example.com./hook"),  # a name may end in a dot
+        ("https://a_b.example.com/", "https://a_b.example.com/"),
+        ("https://localhost.example.com/", "https://localhost.example.com/"),
+        ("https://mylocalhost/", "https://mylocalhost/"),
+        ("https://metadata.example.com/", "https://metadata.example.com/"),
     ],
 )
 @pytest.mark.parametrize("dev", [False, True])
-def test_clean_url_accepts_https_to_public_hosts(url: str, dev: bool) -> None:
-    assert clean_url(url, dev=dev) == url
+def test_clean_url_accepts_https_to_public_hosts_in_normal_form(
+    url: str, normal: str, dev: bool
+) -> None:
+    assert clean_url(url, dev=dev) == normal
+    assert clean_url(normal, dev=dev) == normal  # the normal form is a fixed point
 
 
 def test_clean_url_strips_surrounding_whitespace() -> None:
@@ -141,7 +155,7 @@ def test_clean_url_http_only_in_dev(url: str) -> None:
     assert excinfo.value.param == "url"
     assert "https://" in excinfo.value.message
     assert "--dev" in excinfo.value.message
-    assert clean_url(url, dev=True) == url
+    assert clean_url(url, dev=True) == url.replace("HTTP:", "http:")
 
 
 @pytest.mark.parametrize(
@@ -327,9 +341,20 @@ def test_clean_url_rejects_non_public_targets_outside_dev(url: str) -> None:
     assert "--dev" in excinfo.value.message
 
 
+#: The normal form of the ``NON_PUBLIC_URLS`` that change when normalised.
+NON_PUBLIC_NORMAL = {
+    "https://[::ffff:127.0.0.1]/": "https://[::ffff:7f00:1]/",
+    "https://[::ffff:169.254.169.254]/": "https://[::ffff:a9fe:a9fe]/",
+    "https://[::ffff:10.0.0.1]/": "https://[::ffff:a00:1]/",
+    "https://LOCALHOST/": "https://localhost/",
+    "https://a.b.Foo.LocalHost./x": "https://a.b.foo.localhost./x",
+    "https://METADATA.GOOGLE.INTERNAL./": "https://metadata.google.internal./",
+}
+
+
 @pytest.mark.parametrize("url", NON_PUBLIC_URLS)
 def test_clean_url_accepts_non_public_targets_in_dev(url: str) -> None:
-    assert clean_url(url, dev=True) == url
+    assert clean_url(url, dev=True) == NON_PUBLIC_NORMAL.get(url, url)
 
 
 @pytest.mark.parametrize(
@@ -378,6 +403,175 @@ def test_clean_url_does_not_resolve_names(url: str, monkeypatch: pytest.MonkeyPa
 
     assert clean_url(url, dev=False) == url
     assert looked_up == []
+
+
+# ---------------------------------------------------------------------------------------------
+# clean_url: every spelling of a host is judged, stored and shown in its normal form
+# ---------------------------------------------------------------------------------------------
+
+SPELLINGS = LOOPBACK_SPELLINGS + OTHER_PRIVATE_SPELLINGS
+
+
+@pytest.mark.parametrize(("family", "host", "normal"), SPELLINGS, ids=[s[0] for s in SPELLINGS])
+def test_clean_url_refuses_every_spelling_of_a_non_public_host_outside_dev(
+    family: str, host: str, normal: str | None
+) -> None:
+    with pytest.raises(InvalidParameter) as excinfo:
+        clean_url(f"https://{host}:8443/hook", dev=False)
+
+    assert excinfo.value.param == "url"
+    if normal is not None:  # the message names the host as it is dialled
+        shown = normal.strip("[]")
+        assert f"url host {shown} " in excinfo.value.message
+        assert NON_PUBLIC_MESSAGE in excinfo.value.message
+
+
+@pytest.mark.parametrize(("family", "host", "normal"), SPELLINGS, ids=[s[0] for s in SPELLINGS])
+def test_clean_url_in_dev_stores_the_normal_form_or_refuses_a_malformed_host(
+    family: str, host: str, normal: str | None
+) -> None:
+    url = f"https://{host}:8443/hook"
+    if normal is None:
+        with pytest.raises(InvalidParameter) as excinfo:
+            clean_url(url, dev=True)
+        assert excinfo.value.param == "url"
+        assert NON_PUBLIC_MESSAGE not in excinfo.value.message
+    else:
+        assert clean_url(url, dev=True) == f"https://{normal}:8443/hook"
+
+
+@pytest.mark.parametrize(
+    ("host", "message"),
+    [
+        ("127.1", "url host 127.1 means 127.0.0.1, a loopback"),
+        ("0x7f.1", "url host 0x7f.1 means 127.0.0.1, a loopback"),
+        ("2130706433", "url host 2130706433 means 127.0.0.1, a loopback"),
+        ("0177.0.0.1", "url host 0177.0.0.1 means 127.0.0.1, a loopback"),
+        ("127.0.0.1.", "url host 127.0.0.1. means 127.0.0.1, a loopback"),
+        ("\uff11\uff12\uff17.0.0.1", "url host 127.0.0.1 is a loopback"),
+        ("localhost.", "url host localhost. names a loopback"),
+    ],
+)
+def test_clean_url_says_which_address_a_spelling_means(host: str, message: str) -> None:
+    with pytest.raises(InvalidParameter) as excinfo:
+        clean_url(f"https://{host}/", dev=False)
+
+    assert excinfo.value.message.startswith(message)
+    assert excinfo.value.message.endswith("accepted only when the server runs --dev")
+
+
+@pytest.mark.parametrize(
+    ("host", "hint"),
+    [
+        ("134744072", "(write 8.8.8.8)"),
+        ("0x8.0x8.0x8.0x8", "(write 8.8.8.8)"),
+        ("8.8.8.8.", "(write 8.8.8.8)"),
+        ("010.8.8.8", "(write 8.8.8.8)"),  # octal 010
+        ("1.2.3.4.5", "without leading zeros or a trailing dot"),
+        ("example.123", "without leading zeros or a trailing dot"),
+    ],
+)
+@pytest.mark.parametrize("dev", [False, True])
+def test_clean_url_refuses_other_spellings_of_ipv4_even_when_public(
+    host: str, hint: str, dev: bool
+) -> None:
+    """A host that ends in a number is an IPv4 address, written as four decimal numbers."""
+    with pytest.raises(InvalidParameter) as excinfo:
+        clean_url(f"https://{host}/", dev=dev)
+
+    assert excinfo.value.param == "url"
+    assert f"url host {host} is not a valid IPv4 address" in excinfo.value.message
+    assert excinfo.value.message.endswith(hint)
+
+
+@pytest.mark.parametrize(("family", "host"), MALFORMED_HOSTS, ids=[m[0] for m in MALFORMED_HOSTS])
+@pytest.mark.parametrize("dev", [False, True])
+def test_clean_url_refuses_a_malformed_host_in_every_mode(
+    family: str, host: str, dev: bool
+) -> None:
+    with pytest.raises(InvalidParameter) as excinfo:
+        clean_url(f"https://{host}/hook", dev=dev)
+
+    assert excinfo.value.param == "url"
+    assert "url host" in excinfo.value.message
+
+
+@pytest.mark.parametrize(
+    ("host", "message"),
+    [
+        ("a..b", "url host a..b has an empty label (a leading dot or two dots in a row)"),
+        (
+            "a" * 64 + ".example.com",
+            "url host has a label of 64 characters; "
+            "each dot-separated part of a host name has at most 63",
+        ),
+        (
+            ".".join(["a" * 63] * 3 + ["b" * 62]),
+            "url host is 254 characters long; a host name has at most 253",
+        ),
+        (
+            "a*b.example.com",
+            "url host a*b.example.com contains '*'; a host name has only letters, digits, "
+            "'-' and '_' (and dots between them)",
+        ),
+    ],
+)
+def test_clean_url_says_what_is_wrong_with_a_malformed_host(host: str, message: str) -> None:
+    with pytest.raises(InvalidParameter) as excinfo:
+        clean_url(f"https://{host}/", dev=True)
+
+    assert excinfo.value.message == message
+
+
+def test_clean_url_accepts_the_longest_host_and_label() -> None:
+    label = "a" * 63
+    host = ".".join([label] * 3 + ["b" * 61])
+    assert len(host) == 253
+
+    assert clean_url(f"https://{host}/", dev=False) == f"https://{host}/"
+    assert clean_url(f"https://{host}./", dev=False) == f"https://{host}./"
+
+
+def test_clean_url_refuses_a_url_longer_than_the_limit_once_normalised() -> None:
+    base = "https://b\u00fccher.example/"  # 28 characters; 35 as punycode
+    url = base + "a" * (URL_MAX - len(base))
+    assert len(url) == URL_MAX
+
+    with pytest.raises(InvalidParameter) as excinfo:
+        clean_url(url, dev=False)
+
+    assert excinfo.value.param == "url"
+    assert "once normalised" in excinfo.value.message
+
+
+_URL_PIECES = st.one_of(
+    st.sampled_from(
+        [
+            *("https://", "http://", "[", "]", ":", "::", "%", "%25", "@", "/", "?", "#", "\\"),
+            *(".", "0", "1", "7", "0x", "ff", "xn--", "localhost", "\u3002", "\uff0e", "\u2460"),
+            "A",
+        ]
+    ),
+    st.characters(),
+)
+
+
+@example(text="https://[]@/", dev=False)  # yarl raises IndexError on this one
+@example(text="https://A.\U00018cd6/p", dev=False)  # IDNA 2003 fallback keeps "A" upper case
+@settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(text=st.lists(_URL_PIECES, max_size=30).map("".join), dev=st.booleans())
+def test_clean_url_answers_a_fixed_point_or_a_400_for_any_text(text: str, dev: bool) -> None:
+    """Whatever a client sends: a 400 on ``url``, or a normal form that normalises to itself."""
+    for candidate in (text, "https://" + text):
+        refused: InvalidParameter | None = None
+        try:
+            normal = clean_url(candidate, dev=dev)
+        except InvalidParameter as exc:
+            refused = exc
+        if refused is not None:
+            assert refused.param == "url"
+        else:
+            assert clean_url(normal, dev=dev) == normal
 
 
 # ---------------------------------------------------------------------------------------------

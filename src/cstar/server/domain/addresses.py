@@ -16,7 +16,9 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 _FORBIDDEN_HOSTNAMES = frozenset({"localhost", "metadata.google.internal", "metadata"})
 
 #: Ranges refused whatever this Python's ``is_global`` says (older patch releases call some of
-#: them global). Embedded-IPv4 forms (mapped, NAT64, 6to4) are judged by the IPv4 inside.
+#: them global). Embedded-IPv4 forms (mapped, NAT64, 6to4) are judged by the IPv4 inside, except
+#: IPv4-compatible IPv6 (``::/96``, ``[::127.0.0.1]``): deprecated since RFC 4291, never a real
+#: target, and Python 3.11 calls ``::7f00:1`` global, so the whole range is refused.
 _ALWAYS_FORBIDDEN = tuple(
     ipaddress.ip_network(n)
     for n in (
@@ -35,8 +37,7 @@ _ALWAYS_FORBIDDEN = tuple(
         "203.0.113.0/24",
         "224.0.0.0/4",
         "240.0.0.0/4",
-        "::/128",
-        "::1/128",
+        "::/96",
         "64:ff9b:1::/48",
         "100::/64",
         "2001::/23",

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from urllib.parse import urlsplit
 
 from cstar import events as catalog
-from cstar.server.domain.addresses import is_forbidden_hostname, is_forbidden_ip, parse_ip
 from cstar.server.domain.errors import InvalidParameter
+from cstar.server.domain.targets import InvalidTarget, parse_target
 
 NAME_MAX = 200
 URL_MAX = 2048
@@ -26,9 +25,11 @@ def clean_name(name: str) -> str:
 
 
 def clean_url(url: str, *, dev: bool) -> str:
-    """Check a delivery URL. Outside ``dev`` only ``https://`` to a public host is accepted.
+    """Check a delivery URL and answer its normal form, the one stored, shown and dialled.
 
-    Names are not resolved here: the dispatcher checks every resolved address when it connects.
+    Outside ``dev`` only ``https://`` to a public host is accepted; a malformed host never is.
+    The rules are :func:`cstar.server.domain.targets.parse_target`'s. Names are not resolved
+    here: the dispatcher checks every address it dials when it connects.
     """
     cleaned = url.strip()
     if not cleaned:
@@ -38,34 +39,16 @@ def clean_url(url: str, *, dev: bool) -> str:
     if any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in cleaned):
         raise InvalidParameter("url", "url must not contain spaces or control characters")
     try:
-        parts = urlsplit(cleaned)
-        port = parts.port
-    except ValueError:
-        raise InvalidParameter("url", f"url is not a valid URL: {cleaned}") from None
-    scheme = parts.scheme.lower()
-    allowed = ("https", "http") if dev else ("https",)
-    if scheme not in allowed:
-        if scheme == "http":
-            raise InvalidParameter(
-                "url", "url must use https:// (http:// is accepted only when the server runs --dev)"
-            )
-        raise InvalidParameter("url", "url must be an https:// URL")
-    host = parts.hostname
-    if not host:
-        raise InvalidParameter("url", "url must include a host name")
-    if parts.username is not None or parts.password is not None:
-        raise InvalidParameter("url", "url must not contain credentials (user:password@)")
-    if port == 0:
-        raise InvalidParameter("url", "url must not use port 0")
-    if not dev:
-        address = parse_ip(host)
-        if (address is not None and is_forbidden_ip(address)) or is_forbidden_hostname(host):
-            raise InvalidParameter(
-                "url",
-                "url points to a loopback, private or otherwise non-public address; "
-                "such targets are accepted only when the server runs --dev",
-            )
-    return cleaned
+        normal = str(parse_target(cleaned, dev=dev))
+    except InvalidTarget as exc:
+        raise InvalidParameter("url", exc.message) from None
+    if len(normal) > URL_MAX:
+        raise InvalidParameter(
+            "url",
+            f"url must be at most {URL_MAX} characters once normalised "
+            f"(punycode, percent-encoding): {len(normal)}",
+        )
+    return normal
 
 
 def clean_events(value: str | Sequence[str]) -> tuple[str, ...]:
