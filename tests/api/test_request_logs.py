@@ -730,22 +730,27 @@ async def test_the_container_flushes_on_close(
     assert [e.request_id for e in page.items] == [response.headers["x-request-id"]]
 
 
-async def test_a_failed_write_is_counted_and_logged_and_the_next_one_works(
+async def test_failed_writes_are_counted_and_an_outage_is_logged_once(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     store = GatedStore()
     store.gate.set()
-    store.fail_next = 1
+    store.fail_next = 2
     recorder = RequestLogRecorder(store, interval=3600)
-    recorder.record(sample(1))
-    with caplog.at_level(logging.ERROR, logger="cstar.server.services.request_log"):
+    with caplog.at_level(logging.INFO, logger="cstar.server.services.request_log"):
+        for duration in (1, 2):
+            recorder.record(sample(duration))
+            await recorder.flush()
+        assert recorder.dropped == 2
+        recorder.record(sample(3))
         await recorder.flush()
-    assert recorder.dropped == 1
-    assert "could not write 1 request log entries" in caplog.text
-    recorder.record(sample(2))
-    await recorder.flush()
-    assert [e.duration_ms for e in store.written] == [2]
+    assert [e.duration_ms for e in store.written] == [3]
     assert recorder.written == 1
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 3, lines
+    assert "the database (request log) is unavailable" in lines[0]
+    assert "reachable again" in lines[1]
+    assert "dropped 2 request log entries while the database was unavailable" in lines[2]
     await recorder.aclose()
 
 

@@ -15,7 +15,12 @@ Leases make crashes safe: a worker that dies holds its claims only until their l
 another worker retakes them (at-least-once delivery). A send never starts on a lease with too
 little time left for it, so no delivery is in flight twice. ``stop()`` stops claiming, gives back
 what is buffered, lets the requests in flight finish (each bounded by the delivery timeout),
-records them, and returns.
+records them (trying for a few seconds if the database is away), and returns.
+
+Whatever goes wrong with one delivery (its URL, its secret, a bug) becomes a failed attempt on
+the normal retry schedule, never a delivery retried in a loop. While the database is away the
+loop backs off (exponentially, with jitter, woken only by stop) and logs the outage twice: when it
+starts and when it ends.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ import logging
 import os
 import secrets
 import socket
+import time
 from collections import Counter, defaultdict, deque
 from dataclasses import dataclass
 from datetime import timedelta
@@ -33,11 +39,12 @@ from datetime import timedelta
 from cstar.server.dispatch.outcome import decide
 from cstar.server.dispatch.request import delivery_headers
 from cstar.server.dispatch.retry import RetryPolicy
-from cstar.server.dispatch.sender import Sender
+from cstar.server.dispatch.sender import Sender, SendResult
 from cstar.server.dispatch.wakeup import Waker
 from cstar.server.domain.clock import Clock
 from cstar.server.domain.deliveries import Attempt
 from cstar.server.domain.rotation import signing_secrets
+from cstar.server.outage import Outage
 from cstar.server.security.secretbox import SecretBox
 from cstar.server.store.contract import (
     AttemptOutcome,
@@ -60,6 +67,10 @@ _BATCH_WINDOW = 0.005
 #: Room per endpoint in claims, in multiples of its concurrency: requests in flight plus a
 #: buffer that keeps them going while the next cycle is in the database.
 _ROOM = 2
+#: At stop: how long past the delivery timeout requests in flight may take, and how long the
+#: dispatcher keeps trying to record them while the database is away.
+_STOP_GRACE = 1.0
+_RECORD_AT_STOP = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,7 +123,12 @@ class Dispatcher:
         self._to_release: list[str] = []
         self._tasks: set[asyncio.Task[None]] = set()
         self._poke = asyncio.Event()
+        #: Set by ``stop()`` alone: what an outage's backoff waits for (pokes must not cut it).
+        self._stop_requested = asyncio.Event()
         self._stopping = False
+        self._outage = Outage(log, "the database")
+        #: A cycle failed: it may have committed claims whose answer never arrived.
+        self._claims_uncertain = False
         self._secret_cache: dict[str, str] = {}
         #: Attempts recorded so far (for operators and benchmarks).
         self.recorded = 0
@@ -121,6 +137,7 @@ class Dispatcher:
     def stop(self) -> None:
         """Stop claiming; ``run`` returns once the work in hand is finished and recorded."""
         self._stopping = True
+        self._stop_requested.set()
         self._poke.set()
 
     async def run(self) -> None:
@@ -144,19 +161,35 @@ class Dispatcher:
         if self._tasks:
             log.info("waiting for %d deliveries in flight", len(self._tasks))
             _done, pending = await asyncio.wait(
-                set(self._tasks), timeout=self._config.delivery_timeout + 5
+                set(self._tasks), timeout=self._config.delivery_timeout + _STOP_GRACE
             )
             for task in pending:
                 task.cancel()
             if pending:
                 await asyncio.wait(pending)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + _RECORD_AT_STOP
         while self._results:
-            await self._cycle(claim=False)
+            try:
+                await self._cycle(claim=False)
+            except StoreError as exc:
+                wait = self._outage.failed(exc)
+                if loop.time() + wait > deadline:
+                    log.error(
+                        "stopping without recording %d attempts (%s): their deliveries are sent "
+                        "again once their lease ends",
+                        len(self._results),
+                        exc,
+                    )
+                    self._results.clear()
+                    return
+                await asyncio.sleep(wait)
+            else:
+                self._outage.recovered()
         await self._release()
 
     # -- the cycle -----------------------------------------------------------------------------
     async def _cycle_loop(self) -> None:
-        backoff = 0.1
         loop = asyncio.get_running_loop()
         busy_until = 0.0
         while not self._stopping:
@@ -169,12 +202,13 @@ class Dispatcher:
             started = loop.time()
             try:
                 result, wanted, recorded = await self._cycle(claim=True)
+                self._outage.recovered()
+                if self._claims_uncertain:
+                    await self._release_unheld()
             except StoreError as exc:
-                log.error("dispatch cycle failed: %s; retrying in %.1fs", exc, backoff)
-                await self._sleep(backoff)
-                backoff = min(backoff * 2, 10.0)
+                self._claims_uncertain = True
+                await self._pause(self._outage.failed(exc))
                 continue
-            backoff = 0.1
             await self._release()
             handled = len(result.claimed) + recorded
             busy_until = started + _BATCH_WINDOW if handled >= _BUSY_CYCLE else 0.0
@@ -216,6 +250,12 @@ class Dispatcher:
         for outcome in batch:
             self._held.pop(outcome.attempt.delivery_id, None)
         self.recorded += len(batch)
+        if result.stale:
+            log.warning(
+                "%d attempts were not recorded: their delivery was recorded already or had "
+                "passed to another worker (its lease ended while the database was away)",
+                result.stale,
+            )
         for webhook_id in result.disabled:
             log.warning("deactivated webhook %s (see its disabledReason)", webhook_id)
         for claimed in result.claimed:
@@ -238,6 +278,18 @@ class Dispatcher:
             return poll
         until = (result.next_due - self._clock()).total_seconds()
         return poll if until <= 0 else min(poll, until)
+
+    async def _pause(self, seconds: float) -> None:
+        """Back off for ``seconds``; only ``stop()`` ends it early (a finished send does not)."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stop_requested.wait(), seconds)
+
+    async def _release_unheld(self) -> None:
+        """After a failed cycle: give back claims it may have committed without our knowing."""
+        released = await self._store.release_unheld(list(self._held), worker_id=self.worker_id)
+        self._claims_uncertain = False
+        if released:
+            log.info("gave back %d claims made by a cycle whose answer was lost", released)
 
     async def _sleep(self, seconds: float) -> None:
         """Until poked (new work, a finished send, stop) or ``seconds`` have passed."""
@@ -304,17 +356,17 @@ class Dispatcher:
         return plain
 
     async def _deliver(self, claim: ClaimedDelivery) -> None:
-        recorded = False
+        started = self._clock()
+        margin = (claim.lease_until - started).total_seconds()
+        if margin < self._config.delivery_timeout + 1:
+            log.warning("lease of %s nearly over before sending; giving it back", claim.delivery_id)
+            self._to_release.append(claim.delivery_id)
+            return
+        number = claim.attempts + 1
+        headers: dict[str, str] = {}
+        began = time.perf_counter()
         try:
-            started = self._clock()
-            margin = (claim.lease_until - started).total_seconds()
-            if margin < self._config.delivery_timeout + 1:
-                log.warning(
-                    "lease of %s nearly over before sending; giving it back", claim.delivery_id
-                )
-                return
             body = claim.payload.encode("utf-8")
-            number = claim.attempts + 1
             headers = delivery_headers(
                 body=body,
                 secrets=signing_secrets(
@@ -332,40 +384,43 @@ class Dispatcher:
                 now=started,
             )
             result = await self._sender.send(claim.url, body, headers)
-            decision = decide(
-                result, retry_index=claim.retry_index, policy=self._policy, now=self._clock()
-            )
-            self._results.append(
-                AttemptOutcome(
-                    attempt=Attempt(
-                        delivery_id=claim.delivery_id,
-                        webhook_id=claim.webhook_id,
-                        attempt=number,
-                        started_at=started,
-                        duration_ms=result.duration_ms,
-                        status_code=result.status_code,
-                        success=result.success,
-                        error=result.error,
-                        url=claim.url,
-                        request_headers=headers,
-                        response_body=result.response_body,
-                    ),
-                    status=decision.status,
-                    next_attempt_at=decision.next_attempt_at,
-                    retry_index=decision.retry_index,
-                    deactivate_reason=decision.deactivate_reason,
-                )
-            )
-            recorded = True
         except asyncio.CancelledError:
             log.warning("delivery %s cancelled during shutdown", claim.delivery_id)
-        except Exception:
-            log.exception(
-                "delivery %s failed unexpectedly; its lease is given back", claim.delivery_id
+            self._to_release.append(claim.delivery_id)
+            return
+        except Exception as exc:
+            # A failed attempt like any other, on the retry schedule: never a tight loop.
+            log.exception("delivery %s could not be sent", claim.delivery_id)
+            result = SendResult(
+                status_code=None,
+                duration_ms=int((time.perf_counter() - began) * 1000),
+                response_body=None,
+                error=f"the request could not be made: {type(exc).__name__}: {exc}",
             )
-        finally:
-            if not recorded:
-                self._to_release.append(claim.delivery_id)
+        decision = decide(
+            result, retry_index=claim.retry_index, policy=self._policy, now=self._clock()
+        )
+        self._results.append(
+            AttemptOutcome(
+                attempt=Attempt(
+                    delivery_id=claim.delivery_id,
+                    webhook_id=claim.webhook_id,
+                    attempt=number,
+                    started_at=started,
+                    duration_ms=result.duration_ms,
+                    status_code=result.status_code,
+                    success=result.success,
+                    error=result.error,
+                    url=claim.url,
+                    request_headers=headers,
+                    response_body=result.response_body,
+                ),
+                status=decision.status,
+                next_attempt_at=decision.next_attempt_at,
+                retry_index=decision.retry_index,
+                deactivate_reason=decision.deactivate_reason,
+            )
+        )
 
     async def _purge_loop(self) -> None:
         while True:
@@ -374,14 +429,15 @@ class Dispatcher:
 
     async def purge_once(self) -> None:
         """Delete what is older than the retention: finished deliveries with their attempts
-        and events, expired idempotency keys, and API request log entries."""
+        and events, expired idempotency keys, and API request log entries. A failure is logged
+        and tried again next time: housekeeping never stops delivery."""
         now = self._clock()
         try:
             removed = await self._store.purge(
                 completed_before=now - self._config.log_retention,
                 idempotency_before=now - timedelta(hours=24),
             )
-        except StoreError as exc:
+        except Exception as exc:
             log.error("purging old delivery logs failed: %s", exc)
         else:
             if removed:
@@ -390,7 +446,7 @@ class Dispatcher:
             return
         try:
             entries = await self._request_logs.purge(before=now - self._config.log_retention)
-        except StoreError as exc:
+        except Exception as exc:
             log.error("purging old request log entries failed: %s", exc)
             return
         if entries:

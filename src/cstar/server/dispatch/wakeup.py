@@ -13,6 +13,7 @@ import contextlib
 import logging
 from typing import Any
 
+from cstar.server.outage import Outage
 from cstar.server.store.deliveries import NOTIFY_CHANNEL
 
 log = logging.getLogger(__name__)
@@ -52,7 +53,7 @@ class Waker:
     async def _listen(self) -> None:
         import asyncpg  # type: ignore[import-untyped]
 
-        delay = 0.5
+        outage = Outage(log, f"the LISTEN connection ({self._channel})", first=0.5)
         while True:
             connection: Any = None
             try:
@@ -60,22 +61,19 @@ class Waker:
                 lost = asyncio.Event()
                 connection.add_termination_listener(_setter(lost))
                 await connection.add_listener(self._channel, self._on_notify)
-                delay = 0.5
+                outage.recovered()
                 self.wake()  # catch up with anything published while we were not listening
                 await lost.wait()
-                log.warning("lost the LISTEN connection (%s); reconnecting", self._channel)
+                delay = outage.failed("the connection was closed")
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                log.warning(
-                    "cannot LISTEN on %s (%s); retrying in %.1fs", self._channel, exc, delay
-                )
+                delay = outage.failed(exc)
             finally:
                 if connection is not None:
                     with contextlib.suppress(Exception):
                         await asyncio.shield(connection.close(timeout=2))
             await asyncio.sleep(delay)
-            delay = min(delay * 2, 10.0)
 
     def _on_notify(self, *_args: Any) -> None:
         self.wake()

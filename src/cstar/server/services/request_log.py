@@ -20,6 +20,7 @@ from collections import deque
 from collections.abc import Callable
 
 from cstar.server.domain.request_logs import RequestLogEntry
+from cstar.server.outage import Outage
 from cstar.server.store.contract import RequestLogStore, StoreError
 
 log = logging.getLogger(__name__)
@@ -58,6 +59,9 @@ class RequestLogRecorder:
         self.dropped = 0
         #: Entries written since start.
         self.written = 0
+        #: While the database is away: one log line when it goes, one when it is back.
+        self._outage = Outage(log, "the database (request log)")
+        self._lost_in_outage = 0
 
     @property
     def buffered(self) -> int:
@@ -91,13 +95,21 @@ class RequestLogRecorder:
                     await self._store.insert(batch)
                 except StoreError as exc:
                     self.dropped += len(batch)
-                    log.error("could not write %d request log entries: %s", len(batch), exc)
+                    self._lost_in_outage += len(batch)
+                    self._outage.failed(exc)
                     return
                 except Exception:
                     self.dropped += len(batch)
                     log.exception("could not write %d request log entries", len(batch))
                     return
                 self.written += len(batch)
+                if self._outage.lost:
+                    self._outage.recovered()
+                    log.warning(
+                        "dropped %d request log entries while the database was unavailable",
+                        self._lost_in_outage,
+                    )
+                    self._lost_in_outage = 0
 
     async def aclose(self) -> None:
         """Stop the background task and write what is left; later entries are dropped."""

@@ -189,8 +189,12 @@ class CycleResult:
     claimed: list[ClaimedDelivery]
     #: Webhooks deactivated by the recorded attempts (410 Gone, or failing too long).
     disabled: list[str]
-    #: When the next delivery not held by a live lease falls due (``None``: nothing pending).
+    #: When the earliest delivery not yet due falls due (``None``: none). Deliveries already
+    #: due but not claimed are waiting for room at their endpoint or for another worker's lease.
     next_due: datetime | None
+    #: Outcomes not recorded because their delivery was no longer this worker's at that
+    #: attempt (recorded already, or its lease had passed to another worker).
+    stale: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,15 +230,25 @@ class DeliveryStore(Protocol):
         now: datetime,
         disable_failing_since: datetime,
     ) -> CycleResult:
-        """One dispatcher cycle in one transaction: record, then claim, then look ahead."""
+        """One dispatcher cycle in one transaction: record, then claim, then look ahead.
+
+        An outcome is recorded only while its delivery is leased to ``worker_id`` at the attempt
+        before it, so recording the same batch twice changes nothing (``CycleResult.stale``).
+        A claim never takes more than a webhook's room, and the deliveries of webhooks without
+        room cost it nothing however many there are."""
         ...
 
     async def release(self, delivery_ids: Sequence[str], *, worker_id: str) -> None:
         """Give back leases without an attempt (graceful shutdown)."""
         ...
 
+    async def release_unheld(self, held: Sequence[str], *, worker_id: str) -> int:
+        """Give back every lease of ``worker_id`` but ``held`` (claims a failed cycle may have
+        committed without the worker hearing of them); how many."""
+        ...
+
     async def next_due_at(self, now: datetime) -> datetime | None:
-        """When the next delivery not held by a live lease falls due."""
+        """When the earliest delivery not yet due falls due."""
         ...
 
     async def purge(self, *, completed_before: datetime, idempotency_before: datetime) -> int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 import sqlalchemy as sa
@@ -27,6 +28,7 @@ from cstar.server.store.contract import (
     DeliveryFilter,
     PublishOutcome,
     QueuedDelivery,
+    StoreError,
 )
 from cstar.server.store.database import Database, PostgresDatabase
 from cstar.server.store.hotpath import PostgresHotPath, SqliteHotPath
@@ -45,6 +47,8 @@ NOTIFY_CHANNEL = "cstar_deliveries"
 #: PostgreSQL: every published event, for the realtime streams of every API process.
 EVENTS_CHANNEL = "cstar_events"
 _PURGE_CHUNK = 5000
+#: A cycle whose outcomes keep turning stale (leases changing under it) gives up after this.
+_STALE_ROUNDS = 3
 
 GONE_REASON = "The endpoint answered 410 Gone"
 
@@ -240,9 +244,15 @@ class SqlDeliveryStore(SqlBase):
             )
 
         def work(conn: Connection) -> CycleResult:
-            disabled = self._record(conn, outcomes, worker_id, now, disable_failing_since)
+            fresh = self._sqlite.ours(conn, outcomes, worker_id)
+            disabled = self._record(conn, fresh, worker_id, now, disable_failing_since)
             claimed = self._claim(conn, claim) if claim is not None and claim.limit > 0 else []
-            return CycleResult(claimed, disabled, self._sqlite.next_due(conn, now))
+            return CycleResult(
+                claimed,
+                disabled,
+                self._sqlite.next_due(conn, now),
+                stale=len(outcomes) - len(fresh),
+            )
 
         # Only a cycle that records attempts must reach the disk before it returns.
         return await self._db.write_short(work, durable=bool(outcomes))
@@ -257,38 +267,53 @@ class SqlDeliveryStore(SqlBase):
         hot: PostgresHotPath,
         database: PostgresDatabase,
     ) -> CycleResult:
+        """One call of ``cstar_cycle``, one transaction. Outcomes that are not ours to record
+        (recorded before an answer was lost, or leased to another worker since) come back as
+        stale with nothing written: they are dropped and the cycle is called again."""
         request = claim if claim is not None and claim.limit > 0 else None
-        claimed: list[tuple[ClaimedDelivery, bool]] = []
-        if request is None and not outcomes:
-            next_due = await self.next_due_at(now)
-        else:
-            claimed, next_due = await database.call(
-                lambda conn: hot.cycle(conn, outcomes, worker_id, request)
+        pending = list(outcomes)
+        for _ in range(_STALE_ROUNDS):
+            if request is None and not pending:
+                return CycleResult(
+                    [], [], await self.next_due_at(now), stale=len(outcomes) - len(pending)
+                )
+            answer = await database.call(
+                partial(
+                    hot.cycle,
+                    outcomes=pending,
+                    worker_id=worker_id,
+                    now=now,
+                    claim=request,
+                    gone_reason=GONE_REASON,
+                    disable_before=disable_failing_since,
+                )
             )
-        inactive = [c.delivery_id for c, active in claimed if not active]
-        disabled: list[str] = []
-        if inactive or any(not o.attempt.success for o in outcomes):
-            # Rare work (failures, deactivations) in its own transaction, after the cycle.
-            disabled = await self._write(
-                lambda conn: self._after_cycle(conn, outcomes, inactive, now, disable_failing_since)
-            )
-        return CycleResult([c for c, active in claimed if active], disabled, next_due)
+            if not answer.stale:
+                return CycleResult(
+                    answer.claimed,
+                    answer.disabled,
+                    answer.next_due,
+                    stale=len(outcomes) - len(pending),
+                )
+            pending = [o for o in pending if o.attempt.delivery_id not in answer.stale]
+        raise StoreError("the dispatcher's leases kept changing during one cycle")
 
-    def _after_cycle(
-        self,
-        conn: Connection,
-        outcomes: Sequence[AttemptOutcome],
-        inactive: Sequence[str],
-        now: datetime,
-        disable_failing_since: datetime,
-    ) -> list[str]:
-        if inactive:
-            conn.execute(
-                deliveries.update()
-                .where(deliveries.c.id.in_(list(inactive)))
-                .values(status=DeliveryStatus.PAUSED.value, lease_until=None, leased_by=None)
+    async def release_unheld(self, held: Sequence[str], *, worker_id: str) -> int:
+        keep = list(held)
+
+        def work(conn: Connection) -> int:
+            statement = deliveries.update().where(
+                deliveries.c.status == DeliveryStatus.PENDING.value,
+                deliveries.c.leased_by == worker_id,
             )
-        return self._after_record(conn, outcomes, now, disable_failing_since)
+            if keep:
+                statement = statement.where(deliveries.c.id.not_in(keep))
+            count = int(conn.execute(statement.values(lease_until=None, leased_by=None)).rowcount)
+            if count:
+                self._notify(conn)
+            return count
+
+        return await self._write(work)
 
     def _claim(self, conn: Connection, request: ClaimRequest) -> list[ClaimedDelivery]:
         """SQLite's claim (PostgreSQL's is part of ``cstar_cycle``).
@@ -573,30 +598,6 @@ def _replay(conn: Connection, team_id: str, key: str, since: datetime) -> Publis
 
 
 # -- statements and row mapping --------------------------------------------------------------
-
-
-def _claimed_rows(ids: Any) -> sa.Select[Any]:
-    return (
-        sa.select(
-            deliveries.c.id,
-            deliveries.c.team_id,
-            deliveries.c.event_id,
-            deliveries.c.event_type,
-            deliveries.c.webhook_id,
-            deliveries.c.attempts,
-            deliveries.c.retry_index,
-            events.c.payload,
-            events.c.request_id,
-            webhooks.c.url,
-            webhooks.c.is_active,
-            webhooks.c.secret_ciphertext,
-            webhooks.c.previous_secret_ciphertext,
-            webhooks.c.previous_secret_expires_at,
-        )
-        .join(events, events.c.id == deliveries.c.event_id)
-        .join(webhooks, webhooks.c.id == deliveries.c.webhook_id)
-        .where(deliveries.c.id.in_(ids))
-    )
 
 
 def _requeue_values(now: datetime) -> dict[str, Any]:

@@ -17,8 +17,9 @@ contract and delivery suites run every path on both databases.
 from __future__ import annotations
 
 import sqlite3
-from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -28,7 +29,8 @@ from sqlalchemy.engine import Connection
 from cstar.server.domain.deliveries import Attempt, DeliveryStatus, Event
 from cstar.server.store.contract import AttemptOutcome, ClaimedDelivery, ClaimRequest
 
-#: A claim chooses from this many times ``limit`` of the oldest due deliveries.
+#: A claim chooses from this many times ``limit`` of the oldest due deliveries (the window);
+#: when the window is full of deliveries for endpoints without room, it looks per endpoint.
 CLAIM_SCAN_FACTOR = 2
 _FINISHED = (DeliveryStatus.SUCCEEDED, DeliveryStatus.FAILED)
 
@@ -67,6 +69,27 @@ def claimed_row(
         ),
         bool(row[10]),
     )
+
+
+def claim_scan(limit: int) -> int:
+    """The claim window's size for a claim of ``limit``."""
+    return max(limit * CLAIM_SCAN_FACTOR, 100)
+
+
+def pick_within_rooms(
+    due: Iterable[tuple[str, str]], rooms: Mapping[str, int], default_room: int, limit: int
+) -> list[str]:
+    """From ``(delivery_id, webhook_id)`` in due order, the first ``limit`` that fit in their
+    webhook's room (``rooms``, else ``default_room``)."""
+    taken: Counter[str] = Counter()
+    picked: list[str] = []
+    for delivery_id, webhook_id in due:
+        if taken[webhook_id] < rooms.get(webhook_id, default_room):
+            taken[webhook_id] += 1
+            picked.append(delivery_id)
+            if len(picked) == limit:
+                break
+    return picked
 
 
 def health_rows(outcomes: Sequence[AttemptOutcome]) -> list[tuple[Any, ...]]:
@@ -116,27 +139,43 @@ class SqliteHotPath:
     claim's ranking window costs 0.5 ms at twice the limit and 0.8 ms at four times.
     """
 
-    _CLAIM = """
-        UPDATE deliveries SET lease_until = ?1, leased_by = ?2
-        WHERE id IN (
-            SELECT id FROM (
-                SELECT c.id, c.next_attempt_at,
-                       row_number() OVER (
-                           PARTITION BY c.webhook_id ORDER BY c.next_attempt_at
-                       ) AS rank,
-                       coalesce(r.value, ?3) AS room
-                FROM (
-                    SELECT id, webhook_id, next_attempt_at FROM deliveries
-                    WHERE status = 'pending' AND next_attempt_at <= ?4
-                      AND (lease_until IS NULL OR lease_until < ?4)
-                      AND webhook_id NOT IN (SELECT key FROM json_each(?5) WHERE value <= 0)
-                    ORDER BY next_attempt_at LIMIT ?6
-                ) AS c
-                LEFT JOIN json_each(?5) AS r ON r.key = c.webhook_id
-            )
-            WHERE rank <= room ORDER BY next_attempt_at LIMIT ?7
+    #: The claim window: the oldest due deliveries whose lease is free.
+    _WINDOW = """
+        SELECT id, webhook_id FROM deliveries
+        WHERE status = 'pending' AND next_attempt_at <= ?1
+          AND (lease_until IS NULL OR lease_until < ?1)
+        ORDER BY next_attempt_at LIMIT ?2
+    """
+    #: Every webhook with pending deliveries and its earliest one: one probe per webhook of
+    #: ``ix_deliveries_webhook_due`` (a loose index scan), whatever the size of its backlog.
+    _HOOKS = """
+        WITH RECURSIVE hooks(w) AS (
+            SELECT (SELECT min(webhook_id) FROM deliveries WHERE status = 'pending')
+            UNION ALL
+            SELECT (SELECT min(webhook_id) FROM deliveries
+                    WHERE status = 'pending' AND webhook_id > hooks.w)
+            FROM hooks WHERE hooks.w IS NOT NULL
         )
+        SELECT w, (SELECT min(next_attempt_at) FROM deliveries
+                   WHERE webhook_id = hooks.w AND status = 'pending')
+        FROM hooks WHERE w IS NOT NULL
+    """
+    #: One webhook's oldest due deliveries whose lease is free.
+    _HOOK_DUE = """
+        SELECT next_attempt_at, id FROM deliveries
+        WHERE webhook_id = ?1 AND status = 'pending' AND next_attempt_at <= ?2
+          AND (lease_until IS NULL OR lease_until < ?2)
+        ORDER BY next_attempt_at LIMIT ?3
+    """
+    _LEASE = """
+        UPDATE deliveries SET lease_until = ?1, leased_by = ?2
+        WHERE id IN (SELECT value FROM json_each(?3))
         RETURNING id
+    """
+    #: Which of a batch's deliveries this worker still holds, and at which attempt.
+    _OURS = """
+        SELECT id, attempts FROM deliveries
+        WHERE leased_by = ?1 AND id IN (SELECT value FROM json_each(?2))
     """
     _CLAIMED = """
         SELECT d.id, d.team_id, d.event_id, d.event_type, d.webhook_id, d.attempts,
@@ -154,13 +193,10 @@ class SqliteHotPath:
             last_delivery_at = ?7, last_delivery_status = ?8, last_delivery_success = ?9
         WHERE id = ?1
     """
-    #: An attempt whose delivery is gone (its webhook was deleted while it was in flight) has
-    #: nothing to belong to: it is dropped rather than failing the whole cycle.
     _ATTEMPTS = """
         INSERT INTO delivery_attempts (delivery_id, webhook_id, attempt, started_at, duration_ms,
             status_code, success, error, url, request_headers, response_body)
-        SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11
-        WHERE EXISTS (SELECT 1 FROM deliveries WHERE id = ?1)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
     """
     _DELIVERIES = """
         UPDATE deliveries SET status = ?, attempts = ?, retry_index = ?, next_attempt_at = ?,
@@ -168,10 +204,11 @@ class SqliteHotPath:
             updated_at = ?, completed_at = ?
         WHERE id = ? AND leased_by = ?
     """
+    #: The earliest delivery not yet due. What is due and was not claimed waits for room (a
+    #: finishing send pokes the dispatcher) or for another worker's lease.
     _NEXT_DUE = """
-        SELECT next_attempt_at FROM deliveries
-        WHERE status = 'pending' AND (lease_until IS NULL OR lease_until < ?)
-        ORDER BY next_attempt_at LIMIT 1
+        SELECT min(next_attempt_at) FROM deliveries
+        WHERE status = 'pending' AND next_attempt_at > ?
     """
     #: Writers are serialised, so ``MAX(seq) + 1`` (one index probe) is unique and increasing.
     _EVENT = """
@@ -235,27 +272,63 @@ class SqliteHotPath:
         per_webhook: int,
         busy: Mapping[str, int],
     ) -> list[tuple[ClaimedDelivery, bool]]:
+        """The oldest due deliveries, at most each webhook's room (``per_webhook`` less what
+        ``busy`` says this worker holds): from the window when it has them, else per webhook,
+        skipping the webhooks without room. Run inside the writer's transaction, so nothing
+        changes between the choice and the lease."""
         raw = _sqlite(conn)
-        rooms = orjson.dumps({w: per_webhook - n for w, n in busy.items()}).decode()
-        ids = [
-            row[0]
-            for row in raw.execute(
-                self._CLAIM,
-                (
-                    sqlite_time(lease_until),
-                    worker_id,
-                    per_webhook,
-                    sqlite_time(now),
-                    rooms,
-                    max(limit * CLAIM_SCAN_FACTOR, 100),
-                    limit,
-                ),
-            ).fetchall()
-        ]
+        rooms = {w: per_webhook - n for w, n in busy.items()}
+        at = sqlite_time(now)
+        scan = claim_scan(limit)
+        window = raw.execute(self._WINDOW, (at, scan)).fetchall()
+        ids = pick_within_rooms(window, rooms, per_webhook, limit)
+        if len(ids) < limit and len(window) >= scan:
+            ids = self._claim_per_webhook(raw, at, rooms, per_webhook, limit)
         if not ids:
             return []
-        rows = raw.execute(self._CLAIMED, (orjson.dumps(ids).decode(),)).fetchall()
+        leased = raw.execute(
+            self._LEASE, (sqlite_time(lease_until), worker_id, orjson.dumps(ids).decode())
+        ).fetchall()
+        rows = raw.execute(
+            self._CLAIMED, (orjson.dumps([r[0] for r in leased]).decode(),)
+        ).fetchall()
         return [claimed_row(r, sqlite_parse(r[13]), lease_until) for r in rows]
+
+    def _claim_per_webhook(
+        self,
+        raw: sqlite3.Connection,
+        at: str | None,
+        rooms: Mapping[str, int],
+        per_webhook: int,
+        limit: int,
+    ) -> list[str]:
+        """Due deliveries of the webhooks with room, earliest webhooks first."""
+        hooks = sorted(
+            (head, webhook_id)
+            for webhook_id, head in raw.execute(self._HOOKS).fetchall()
+            if at is not None and head is not None and head <= at
+        )
+        due: list[tuple[str, str]] = []
+        for _head, webhook_id in hooks:
+            room = rooms.get(webhook_id, per_webhook)
+            if room <= 0:
+                continue
+            due += raw.execute(self._HOOK_DUE, (webhook_id, at, room)).fetchall()
+            if len(due) >= limit:
+                break
+        due.sort()
+        return [delivery_id for _at, delivery_id in due[:limit]]
+
+    def ours(
+        self, conn: Connection, outcomes: Sequence[AttemptOutcome], worker_id: str
+    ) -> list[AttemptOutcome]:
+        """The outcomes that may be recorded: their delivery is still leased to this worker at
+        the attempt before. The others were recorded already, or their lease passed on."""
+        if not outcomes:
+            return []
+        ids = orjson.dumps([o.attempt.delivery_id for o in outcomes]).decode()
+        held = dict(_sqlite(conn).execute(self._OURS, (worker_id, ids)).fetchall())
+        return [o for o in outcomes if held.get(o.attempt.delivery_id) == o.attempt.attempt - 1]
 
     def record(self, conn: Connection, outcomes: Sequence[AttemptOutcome], worker_id: str) -> None:
         raw = _sqlite(conn)
@@ -320,11 +393,22 @@ class SqliteHotPath:
         return sqlite_parse(row[0]) if row else None
 
 
+@dataclass(frozen=True, slots=True)
+class PgCycle:
+    """What one call of ``cstar_cycle`` answered."""
+
+    claimed: list[ClaimedDelivery]
+    disabled: list[str]
+    #: Deliveries whose outcome was not ours to record; nothing was written when this is set.
+    stale: set[str]
+    next_due: datetime | None
+
+
 class PostgresHotPath:
+    #: The earliest delivery not yet due (see SqliteHotPath._NEXT_DUE).
     _NEXT_DUE = """
-        SELECT next_attempt_at FROM deliveries
-        WHERE status = 'pending' AND (lease_until IS NULL OR lease_until < $1)
-        ORDER BY next_attempt_at LIMIT 1
+        SELECT min(next_attempt_at) FROM deliveries
+        WHERE status = 'pending' AND next_attempt_at > $1
     """
     _EVENT = """
         INSERT INTO events (id, team_id, type, payload, request_id, is_test, created_at)
@@ -375,9 +459,9 @@ class PostgresHotPath:
 
     _CYCLE = """
         SELECT * FROM cstar_cycle(
-            $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15,
-            $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29,
-            $30, $31, $32, $33, $34, $35, $36, $37, $38
+            $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
+            $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33, $34,
+            $35, $36
         )
     """
 
@@ -385,20 +469,24 @@ class PostgresHotPath:
         self,
         conn: Connection,
         outcomes: Sequence[AttemptOutcome],
+        *,
         worker_id: str,
+        now: datetime,
         claim: ClaimRequest | None,
-    ) -> tuple[list[tuple[ClaimedDelivery, bool]], datetime | None]:
-        """Record and claim in one call of ``cstar_cycle`` (migration 0004): one round trip."""
+        gone_reason: str,
+        disable_before: datetime,
+    ) -> PgCycle:
+        """Record and claim in one call of ``cstar_cycle`` (migration 0008): one round trip,
+        one transaction."""
         health = health_rows(outcomes)
         h = [list(c) for c in zip(*health, strict=True)] if health else [[] for _ in range(9)]
         attempts = [o.attempt for o in outcomes]
-        finished = [o.status in _FINISHED for o in outcomes]
         busy = dict(claim.busy) if claim is not None else {}
-        now = claim.now if claim is not None else None
         rows = conn.exec_driver_sql(
             self._CYCLE,
             (
                 worker_id,
+                now,
                 *h,
                 [a.delivery_id for a in attempts],
                 [a.webhook_id for a in attempts],
@@ -411,32 +499,51 @@ class PostgresHotPath:
                 [a.url for a in attempts],
                 [orjson.dumps(a.request_headers).decode() for a in attempts],
                 [a.response_body for a in attempts],
-                [a.delivery_id for a in attempts],
                 [o.status.value for o in outcomes],
-                [a.attempt for a in attempts],
                 [o.retry_index for o in outcomes],
                 [o.next_attempt_at for o in outcomes],
-                [a.status_code for a in attempts],
-                [a.error for a in attempts],
-                [a.started_at for a in attempts],
-                [
-                    a.started_at if done else None
-                    for a, done in zip(attempts, finished, strict=True)
-                ],
-                now or (attempts[0].started_at if attempts else None),
+                [o.attempt.started_at if o.status in _FINISHED else None for o in outcomes],
+                sorted({o.attempt.webhook_id for o in outcomes if o.deactivate_reason}),
+                gone_reason,
+                disable_before,
                 claim.limit if claim is not None else 0,
                 claim.lease_until if claim is not None else None,
                 list(busy),
                 [claim.per_webhook - busy[w] for w in busy] if claim is not None else [],
-                max(claim.limit * CLAIM_SCAN_FACTOR, 100) if claim is not None else 0,
+                claim_scan(claim.limit) if claim is not None else 0,
                 claim.per_webhook if claim is not None else 0,
                 not outcomes,
             ),
         ).all()
-        claimed = [
-            claimed_row(r, r[13], claim.lease_until)
-            for r in rows
-            if r[0] is not None and claim is not None
-        ]
-        next_due = next((r[14] for r in rows if r[0] is None), None)
-        return claimed, next_due
+        claimed: list[ClaimedDelivery] = []
+        disabled: list[str] = []
+        stale: set[str] = set()
+        next_due: datetime | None = None
+        for row in rows:
+            kind = row.kind
+            if kind == "claimed" and claim is not None:
+                claimed.append(
+                    ClaimedDelivery(
+                        delivery_id=row.id,
+                        team_id=row.team_id,
+                        event_id=row.event_id,
+                        event_type=row.event_type,
+                        webhook_id=row.webhook_id,
+                        attempts=row.attempts,
+                        retry_index=row.retry_index,
+                        payload=row.payload,
+                        request_id=row.request_id,
+                        url=row.url,
+                        secret_ciphertext=row.secret_ciphertext,
+                        previous_secret_ciphertext=row.previous_secret_ciphertext,
+                        previous_secret_expires_at=row.previous_secret_expires_at,
+                        lease_until=claim.lease_until,
+                    )
+                )
+            elif kind == "disabled":
+                disabled.append(row.webhook_id)
+            elif kind == "stale":
+                stale.add(row.id)
+            elif kind == "next_due":
+                next_due = row.next_due
+        return PgCycle(claimed, disabled, stale, next_due)

@@ -190,6 +190,15 @@ deliveries = sa.Table(
         postgresql_where=sa.text("status = 'pending'"),
         sqlite_where=sa.text("status = 'pending'"),
     ),
+    #: One webhook's pending deliveries in due order: a claim looks per webhook through it
+    #: when the oldest due deliveries all belong to endpoints without room (migration 0008).
+    sa.Index(
+        "ix_deliveries_webhook_due",
+        "webhook_id",
+        "next_attempt_at",
+        postgresql_where=sa.text("status = 'pending'"),
+        sqlite_where=sa.text("status = 'pending'"),
+    ),
     sa.Index(None, "webhook_id", "created_at", "id"),
     sa.Index(None, "event_id"),
     # PostgreSQL: room in each page for heap-only (index-free) updates of the lease.
