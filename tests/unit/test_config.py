@@ -453,3 +453,24 @@ def test_resolved_master_key_file_from_env(tmp_path: Path, monkeypatch: pytest.M
 )
 def test_sqlite_path(url: str, expected: str | None) -> None:
     assert sqlite_path(url) == expected
+
+
+@pytest.mark.parametrize(
+    ("env", "ok"),
+    [
+        ({"CSTAR_DELIVERY_TIMEOUT": "30s"}, True),
+        ({"CSTAR_DELIVERY_TIMEOUT": "59s"}, True),
+        ({"CSTAR_DELIVERY_TIMEOUT": "59.5s"}, False),
+        ({"CSTAR_DELIVERY_TIMEOUT": "60s"}, False),
+        ({"CSTAR_DELIVERY_TIMEOUT": "60s", "CSTAR_LEASE": "2m"}, True),
+        ({"CSTAR_LEASE": "4s", "CSTAR_DELIVERY_TIMEOUT": "2s"}, True),
+        ({"CSTAR_LEASE": "2s", "CSTAR_DELIVERY_TIMEOUT": "1.5s"}, False),
+    ],
+)
+def test_a_lease_must_outlast_the_delivery_timeout(env: dict[str, str], ok: bool) -> None:
+    # Otherwise every claim is given back before it is sent, over and over.
+    if ok:
+        Settings.from_env(env)
+        return
+    with pytest.raises(ConfigError, match=r"CSTAR_LEASE .* at least CSTAR_DELIVERY_TIMEOUT"):
+        Settings.from_env(env)

@@ -43,6 +43,10 @@ class RateLimit:
         return cls(limit=int(count), window_seconds=seconds)
 
 
+#: A send starts only on a lease with at least the delivery timeout plus this much left, so no
+#: lease can end while its request is in flight; a shorter lease could never be sent at all.
+LEASE_MARGIN = 1.0
+
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
 #: Delays between attempts: 15 attempts over about 3 days and 4 hours (see the README).
@@ -204,7 +208,18 @@ class Settings:
             stream_replay=_duration(env, "CSTAR_STREAM_REPLAY", 86400.0, minimum=1.0),
         )
         clean = {k: v for k, v in overrides.items() if v is not None}
-        return replace(settings, **clean) if clean else settings
+        settings = replace(settings, **clean) if clean else settings
+        settings.check()
+        return settings
+
+    def check(self) -> None:
+        """Settings that are valid alone but not together."""
+        if self.lease_seconds < self.delivery_timeout + LEASE_MARGIN:
+            raise ConfigError(
+                f"CSTAR_LEASE ({self.lease_seconds:g}s) must be at least CSTAR_DELIVERY_TIMEOUT "
+                f"({self.delivery_timeout:g}s) plus {LEASE_MARGIN:g}s: a claim must outlast the "
+                "request it is claimed for"
+            )
 
     def effective_poll_interval(self) -> float:
         """Idle polling: 50 ms on SQLite (no cross-process wake-up), 1 s on PostgreSQL (where

@@ -36,6 +36,7 @@ from collections import Counter, defaultdict, deque
 from dataclasses import dataclass
 from datetime import timedelta
 
+from cstar.server.config import LEASE_MARGIN
 from cstar.server.dispatch.outcome import decide
 from cstar.server.dispatch.request import delivery_headers
 from cstar.server.dispatch.retry import RetryPolicy
@@ -358,7 +359,7 @@ class Dispatcher:
     async def _deliver(self, claim: ClaimedDelivery) -> None:
         started = self._clock()
         margin = (claim.lease_until - started).total_seconds()
-        if margin < self._config.delivery_timeout + 1:
+        if margin < self._config.delivery_timeout + LEASE_MARGIN:
             log.warning("lease of %s nearly over before sending; giving it back", claim.delivery_id)
             self._to_release.append(claim.delivery_id)
             return

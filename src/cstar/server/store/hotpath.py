@@ -165,7 +165,7 @@ class SqliteHotPath:
         SELECT next_attempt_at, id FROM deliveries
         WHERE webhook_id = ?1 AND status = 'pending' AND next_attempt_at <= ?2
           AND (lease_until IS NULL OR lease_until < ?2)
-        ORDER BY next_attempt_at LIMIT ?3
+        ORDER BY webhook_id, next_attempt_at LIMIT ?3
     """
     _LEASE = """
         UPDATE deliveries SET lease_until = ?1, leased_by = ?2

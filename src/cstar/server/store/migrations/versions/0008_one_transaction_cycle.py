@@ -197,12 +197,17 @@ BEGIN
                 FROM hooks AS h LEFT JOIN rooms AS r ON r.webhook_id = h.w
                 WHERE h.w IS NOT NULL AND coalesce(r.room, c_per_webhook) > 0
             ), due AS (
+                -- One webhook's due deliveries as a range of ix_deliveries_webhook_due. Written
+                -- as a row comparison rather than "webhook_id = o.w": with an equality the
+                -- planner may walk the due-time index instead, through the other webhooks'
+                -- backlog, since it cannot know how skewed the webhooks are.
                 SELECT x.id, x.next_attempt_at FROM open AS o CROSS JOIN LATERAL (
                     SELECT d.id, d.next_attempt_at FROM deliveries AS d
-                    WHERE d.webhook_id = o.w AND d.status = 'pending'
-                      AND d.next_attempt_at <= c_now
+                    WHERE (d.webhook_id, d.next_attempt_at) >= (o.w, '-infinity'::timestamptz)
+                      AND (d.webhook_id, d.next_attempt_at) <= (o.w, c_now)
+                      AND d.status = 'pending'
                       AND (d.lease_until IS NULL OR d.lease_until < c_now)
-                    ORDER BY d.next_attempt_at LIMIT o.room
+                    ORDER BY d.webhook_id, d.next_attempt_at LIMIT o.room
                 ) AS x
             )
             SELECT coalesce(array_agg(p.id), '{}') INTO picked
