@@ -6,6 +6,7 @@ server receives a plain frozen value instead of reading ``os.environ`` itself.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from collections.abc import Mapping
@@ -105,6 +106,21 @@ def _int(env: Mapping[str, str], name: str, default: int, *, minimum: int = 0) -
     return value
 
 
+def parse_networks(text: str, *, name: str) -> tuple[str, ...]:
+    """Comma-separated IP addresses or CIDR networks, each written out canonically."""
+    networks = []
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        try:
+            networks.append(str(ipaddress.ip_network(part)))
+        except ValueError:
+            raise ConfigError(
+                f"{name} must list IP addresses or networks such as 10.0.0.0/8, got {part!r}"
+            ) from None
+    return tuple(networks)
+
+
 def _choice(env: Mapping[str, str], name: str, default: str, allowed: tuple[str, ...]) -> str:
     raw = env.get(name, "").strip().upper()
     if not raw:
@@ -158,6 +174,9 @@ class Settings:
     stream_heartbeat: float = 15.0
     #: Realtime streams: how far back a reconnecting client's ``Last-Event-ID`` is honoured.
     stream_replay: float = 86400.0
+    #: Proxies whose ``X-Forwarded-For``/``X-Forwarded-Proto`` are believed (addresses or
+    #: networks); empty: forwarded headers are ignored.
+    trusted_proxies: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -202,6 +221,9 @@ class Settings:
             ),
             stream_heartbeat=_duration(env, "CSTAR_STREAM_HEARTBEAT", 15.0, minimum=0.05),
             stream_replay=_duration(env, "CSTAR_STREAM_REPLAY", 86400.0, minimum=1.0),
+            trusted_proxies=parse_networks(
+                env.get("CSTAR_TRUSTED_PROXIES", ""), name="CSTAR_TRUSTED_PROXIES"
+            ),
         )
         clean = {k: v for k, v in overrides.items() if v is not None}
         return replace(settings, **clean) if clean else settings

@@ -1,0 +1,1 @@
+"""The HTTP edge below the application: what uvicorn is configured with."""

@@ -1,0 +1,29 @@
+"""The settings that bound connections, streams and whose forwarded headers are believed."""
+
+from __future__ import annotations
+
+import pytest
+
+from cstar.server.config import ConfigError, Settings
+from cstar.server.http.options import server_options
+
+
+def test_defaults_trust_no_proxy() -> None:
+    settings = Settings.from_env({})
+    assert settings.trusted_proxies == ()
+    options = server_options(settings)
+    assert options["proxy_headers"] is False
+
+
+def test_values_are_read_from_the_environment() -> None:
+    settings = Settings.from_env({"CSTAR_TRUSTED_PROXIES": " 10.0.0.0/8 , 127.0.0.1,::1 ,"})
+    assert settings.trusted_proxies == ("10.0.0.0/8", "127.0.0.1/32", "::1/128")
+    options = server_options(settings)
+    assert options["proxy_headers"] is True
+    assert options["forwarded_allow_ips"] == ["10.0.0.0/8", "127.0.0.1/32", "::1/128"]
+
+
+@pytest.mark.parametrize("value", ["*", "proxy.internal", "10.0.0.1/8", "300.1.1.1", "10.0.0.0/33"])
+def test_a_trusted_proxy_must_be_an_address_or_a_network(value: str) -> None:
+    with pytest.raises(ConfigError, match="CSTAR_TRUSTED_PROXIES"):
+        Settings.from_env({"CSTAR_TRUSTED_PROXIES": value})
