@@ -8,15 +8,27 @@ from cstar.server.config import ConfigError, Settings
 from cstar.server.http.options import server_options
 
 
-def test_defaults_trust_no_proxy() -> None:
+def test_defaults_bound_every_read_and_trust_no_proxy() -> None:
     settings = Settings.from_env({})
+    assert settings.header_timeout == 10.0
+    assert settings.body_timeout == 30.0
+    assert settings.max_connections == 1000
     assert settings.trusted_proxies == ()
     options = server_options(settings)
     assert options["proxy_headers"] is False
 
 
 def test_values_are_read_from_the_environment() -> None:
-    settings = Settings.from_env({"CSTAR_TRUSTED_PROXIES": " 10.0.0.0/8 , 127.0.0.1,::1 ,"})
+    settings = Settings.from_env(
+        {
+            "CSTAR_HEADER_TIMEOUT": "500ms",
+            "CSTAR_BODY_TIMEOUT": "5s",
+            "CSTAR_MAX_CONNECTIONS": "20",
+            "CSTAR_TRUSTED_PROXIES": " 10.0.0.0/8 , 127.0.0.1,::1 ,",
+        }
+    )
+    assert (settings.header_timeout, settings.body_timeout) == (0.5, 5.0)
+    assert settings.max_connections == 20
     assert settings.trusted_proxies == ("10.0.0.0/8", "127.0.0.1/32", "::1/128")
     options = server_options(settings)
     assert options["proxy_headers"] is True
@@ -27,3 +39,16 @@ def test_values_are_read_from_the_environment() -> None:
 def test_a_trusted_proxy_must_be_an_address_or_a_network(value: str) -> None:
     with pytest.raises(ConfigError, match="CSTAR_TRUSTED_PROXIES"):
         Settings.from_env({"CSTAR_TRUSTED_PROXIES": value})
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("CSTAR_HEADER_TIMEOUT", "0s"),
+        ("CSTAR_BODY_TIMEOUT", "soon"),
+        ("CSTAR_MAX_CONNECTIONS", "0"),
+    ],
+)
+def test_unusable_values_are_refused_naming_the_variable(name: str, value: str) -> None:
+    with pytest.raises(ConfigError, match=name):
+        Settings.from_env({name: value})

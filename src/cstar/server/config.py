@@ -174,6 +174,12 @@ class Settings:
     stream_heartbeat: float = 15.0
     #: Realtime streams: how far back a reconnecting client's ``Last-Event-ID`` is honoured.
     stream_replay: float = 86400.0
+    #: A request's line and headers must arrive within this many seconds.
+    header_timeout: float = 10.0
+    #: A request's body must arrive within this many seconds of the server starting to read it.
+    body_timeout: float = 30.0
+    #: Open HTTP connections per process; beyond it a connection is answered 503.
+    max_connections: int = 1000
     #: Proxies whose ``X-Forwarded-For``/``X-Forwarded-Proto`` are believed (addresses or
     #: networks); empty: forwarded headers are ignored.
     trusted_proxies: tuple[str, ...] = ()
@@ -221,6 +227,9 @@ class Settings:
             ),
             stream_heartbeat=_duration(env, "CSTAR_STREAM_HEARTBEAT", 15.0, minimum=0.05),
             stream_replay=_duration(env, "CSTAR_STREAM_REPLAY", 86400.0, minimum=1.0),
+            header_timeout=_duration(env, "CSTAR_HEADER_TIMEOUT", 10.0, minimum=0.05),
+            body_timeout=_duration(env, "CSTAR_BODY_TIMEOUT", 30.0, minimum=0.05),
+            max_connections=_int(env, "CSTAR_MAX_CONNECTIONS", 1000, minimum=1),
             trusted_proxies=parse_networks(
                 env.get("CSTAR_TRUSTED_PROXIES", ""), name="CSTAR_TRUSTED_PROXIES"
             ),
