@@ -174,6 +174,12 @@ class Settings:
     stream_heartbeat: float = 15.0
     #: Realtime streams: how far back a reconnecting client's ``Last-Event-ID`` is honoured.
     stream_replay: float = 86400.0
+    #: Realtime streams: how often each process checks that its streams' keys and teams still
+    #: exist (a revocation in this process ends its streams at once).
+    stream_access_check: float = 2.0
+    #: Realtime streams open at once per API key and per team, in one process.
+    streams_per_key: int = 10
+    streams_per_team: int = 50
     #: A request's line and headers must arrive within this many seconds.
     header_timeout: float = 10.0
     #: A request's body must arrive within this many seconds of the server starting to read it.
@@ -227,6 +233,9 @@ class Settings:
             ),
             stream_heartbeat=_duration(env, "CSTAR_STREAM_HEARTBEAT", 15.0, minimum=0.05),
             stream_replay=_duration(env, "CSTAR_STREAM_REPLAY", 86400.0, minimum=1.0),
+            stream_access_check=_duration(env, "CSTAR_STREAM_ACCESS_CHECK", 2.0, minimum=0.05),
+            streams_per_key=_int(env, "CSTAR_STREAMS_PER_KEY", 10, minimum=1),
+            streams_per_team=_int(env, "CSTAR_STREAMS_PER_TEAM", 50, minimum=1),
             header_timeout=_duration(env, "CSTAR_HEADER_TIMEOUT", 10.0, minimum=0.05),
             body_timeout=_duration(env, "CSTAR_BODY_TIMEOUT", 30.0, minimum=0.05),
             max_connections=_int(env, "CSTAR_MAX_CONNECTIONS", 1000, minimum=1),
