@@ -149,7 +149,7 @@ async def test_key_last_used_is_recorded(
     assert used[0].last_used_at is not None
 
 
-async def test_repeated_failed_authentication_is_rate_limited_per_address(
+async def test_failed_authentications_are_limited_per_address_but_valid_keys_pass(
     settings: Settings, container: Container, team: CreatedTeam
 ) -> None:
     container.auth_failure_limiter = FixedWindowLimiter(RateLimit(3, 60), container.clock)
@@ -160,7 +160,12 @@ async def test_repeated_failed_authentication_is_rate_limited_per_address(
         url = f"/api/v1/teams/{team.team.id}/webhooks"
         for _ in range(3):
             assert (await http.get(url, headers=bearer("sk_test_" + "z" * 32))).status_code == 401
-        blocked = await http.get(url, headers=bearer(team.secret_key))
+        blocked = await http.get(url, headers=bearer("sk_test_" + "y" * 32))
+        anonymous = await http.get(url)
+        # Someone else at the same address (a NAT, an office) with a valid key is served.
+        valid = await http.get(url, headers=bearer(team.secret_key))
     error = assert_error(blocked, 429, "rate_limit_error", "rate_limit_exceeded")
     assert int(blocked.headers["retry-after"]) >= 1
     assert error["message"].startswith("Rate limit exceeded. Try again in ")
+    assert_error(anonymous, 429, "rate_limit_error", "rate_limit_exceeded")
+    assert_success(valid)

@@ -90,3 +90,30 @@ async def test_sigterm_ends_open_streams_and_exits_cleanly(
     assert code == 0, server.output
     assert time.monotonic() - started < 10
     assert "Traceback" not in server.output
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+async def test_a_key_revoked_through_another_process_ends_its_streams(
+    tmp_path: Path, settings: Settings, servers: list[RunningServer]
+) -> None:
+    a = serve(servers, tmp_path / "a", settings)
+    b = serve(servers, tmp_path / "b", settings)
+    assert a.bootstrap is not None
+    team, admin = a.bootstrap.team_id, bearer(a.bootstrap.secret_key)
+    async with httpx.AsyncClient(timeout=10) as http:
+        created = await http.post(
+            f"{b.base_url}/api/v1/teams/{team}/keys", headers=admin, json={"name": "listener"}
+        )
+        assert created.status_code == 201, created.text
+        key = created.json()["data"]
+        stream_url = f"{a.base_url}/api/v1/teams/{team}/events/stream"
+        async with http.stream("GET", stream_url, headers=bearer(key["key"])) as stream:
+            assert stream.status_code == 200
+            revoked = await http.delete(
+                f"{b.base_url}/api/v1/teams/{team}/keys/{key['id']}", headers=admin
+            )
+            assert revoked.status_code == 200, revoked.text
+            async with asyncio.timeout(15):  # ends within CSTAR_STREAM_ACCESS_CHECK (2 s)
+                lines = [line async for line in stream.aiter_lines()]
+    assert ": access ended: the API key was revoked or its team deleted" in lines

@@ -11,15 +11,25 @@ import pytest
 
 from cstar.server.bootstrap import Container
 from cstar.server.dispatch.wakeup import Waker
-from cstar.server.realtime.hub import EventHub, Subscriber
+from cstar.server.realtime.hub import EventHub, StreamLimits, Subscriber
 from cstar.server.services.teams import CreatedTeam
 from cstar.server.store.deliveries import EVENTS_CHANNEL
 from cstar.server.store.event_log import LoggedEvent, SqlEventLog
+from cstar.server.store.key_status import SqlKeyStatus
+
+LIMITS = StreamLimits(per_key=10, per_team=10, access_check=60.0)
 
 
 async def hub_for(container: Container, **options: float) -> EventHub:
     waker = Waker(container.database.dsn, EVENTS_CHANNEL)
-    return EventHub(SqlEventLog(container.database), waker, poll_interval=0.05, **options)  # type: ignore[arg-type]
+    return EventHub(
+        SqlEventLog(container.database),
+        waker,
+        usable_keys=SqlKeyStatus(container.database).usable,
+        limits=LIMITS,
+        poll_interval=0.05,
+        **options,  # type: ignore[arg-type]
+    )
 
 
 @pytest.fixture
@@ -46,7 +56,7 @@ async def test_a_slow_subscriber_is_ended_not_buffered_forever(
 ) -> None:
     hub = await hub_for(container, queue_limit=3)
     hubs.append(hub)
-    slow, _ = await hub.subscribe(team.team.id, None)
+    slow, _ = await hub.subscribe(team.team.id, "key_any", None)
     for n in range(5):
         await container.events.publish(team.team.id, "customer.created", {"n": n})
     async with asyncio.timeout(5):
@@ -77,7 +87,7 @@ async def test_a_later_commit_waits_for_an_earlier_number_in_flight(
 ) -> None:
     hub = await hub_for(container, gap_timeout=30.0)
     hubs.append(hub)
-    subscriber, _ = await hub.subscribe(team.team.id, None)
+    subscriber, _ = await hub.subscribe(team.team.id, "key_any", None)
     assert container.database.dsn is not None
     conn, transaction = await _hold_an_insert(container.database.dsn, team.team.id)
     try:
@@ -100,7 +110,7 @@ async def test_a_rolled_back_number_is_passed_after_the_gap_timeout(
 ) -> None:
     hub = await hub_for(container, gap_timeout=0.6)
     hubs.append(hub)
-    subscriber, _ = await hub.subscribe(team.team.id, None)
+    subscriber, _ = await hub.subscribe(team.team.id, "key_any", None)
     assert container.database.dsn is not None
     conn, transaction = await _hold_an_insert(container.database.dsn, team.team.id)
     try:

@@ -19,7 +19,7 @@ from cstar.server.dispatch.sender import Sender
 from cstar.server.dispatch.wakeup import Waker
 from cstar.server.domain.clock import Clock, utc_now
 from cstar.server.health import ProcessHealth
-from cstar.server.realtime.hub import EventHub
+from cstar.server.realtime.hub import EventHub, StreamLimits
 from cstar.server.security.secretbox import SecretBox, load_or_create_key_file
 from cstar.server.services.deliveries import DeliveryService
 from cstar.server.services.events import EventService
@@ -32,6 +32,7 @@ from cstar.server.store.contract import StoreError
 from cstar.server.store.database import Database, open_database
 from cstar.server.store.deliveries import EVENTS_CHANNEL, SqlDeliveryStore
 from cstar.server.store.event_log import SqlEventLog
+from cstar.server.store.key_status import SqlKeyStatus
 from cstar.server.store.request_logs import SqlRequestLogStore
 from cstar.server.store.sql import SqlStore
 
@@ -176,7 +177,15 @@ async def open_container(
         )
         request_log_store = SqlRequestLogStore(database)
         streams = EventHub(
-            SqlEventLog(database), published, poll_interval=settings.effective_poll_interval()
+            SqlEventLog(database),
+            published,
+            usable_keys=SqlKeyStatus(database).usable,
+            limits=StreamLimits(
+                per_key=settings.streams_per_key,
+                per_team=settings.streams_per_team,
+                access_check=settings.stream_access_check,
+            ),
+            poll_interval=settings.effective_poll_interval(),
         )
         cleanup.push_async_callback(streams.close)
         request_log = RequestLogRecorder(request_log_store)
@@ -193,7 +202,7 @@ async def open_container(
             published=published,
             policy=RetryPolicy(settings.retry_schedule),
             teams=TeamService(store, clock),
-            keys=KeyService(store, clock),
+            keys=KeyService(store, clock, on_revoked=streams.end_key),
             webhooks=webhooks,
             events=events,
             deliveries=DeliveryService(delivery_store, webhooks, events, sender, waker, clock),

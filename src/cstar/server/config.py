@@ -6,6 +6,7 @@ server receives a plain frozen value instead of reading ``os.environ`` itself.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from collections.abc import Mapping
@@ -109,6 +110,21 @@ def _int(env: Mapping[str, str], name: str, default: int, *, minimum: int = 0) -
     return value
 
 
+def parse_networks(text: str, *, name: str) -> tuple[str, ...]:
+    """Comma-separated IP addresses or CIDR networks, each written out canonically."""
+    networks = []
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        try:
+            networks.append(str(ipaddress.ip_network(part)))
+        except ValueError:
+            raise ConfigError(
+                f"{name} must list IP addresses or networks such as 10.0.0.0/8, got {part!r}"
+            ) from None
+    return tuple(networks)
+
+
 def _choice(env: Mapping[str, str], name: str, default: str, allowed: tuple[str, ...]) -> str:
     raw = env.get(name, "").strip().upper()
     if not raw:
@@ -162,6 +178,21 @@ class Settings:
     stream_heartbeat: float = 15.0
     #: Realtime streams: how far back a reconnecting client's ``Last-Event-ID`` is honoured.
     stream_replay: float = 86400.0
+    #: Realtime streams: how often each process checks that its streams' keys and teams still
+    #: exist (a revocation in this process ends its streams at once).
+    stream_access_check: float = 2.0
+    #: Realtime streams open at once per API key and per team, in one process.
+    streams_per_key: int = 10
+    streams_per_team: int = 50
+    #: A request's line and headers must arrive within this many seconds.
+    header_timeout: float = 10.0
+    #: A request's body must arrive within this many seconds of the server starting to read it.
+    body_timeout: float = 30.0
+    #: Open HTTP connections per process; beyond it a connection is answered 503.
+    max_connections: int = 1000
+    #: Proxies whose ``X-Forwarded-For``/``X-Forwarded-Proto`` are believed (addresses or
+    #: networks); empty: forwarded headers are ignored.
+    trusted_proxies: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -206,6 +237,15 @@ class Settings:
             ),
             stream_heartbeat=_duration(env, "CSTAR_STREAM_HEARTBEAT", 15.0, minimum=0.05),
             stream_replay=_duration(env, "CSTAR_STREAM_REPLAY", 86400.0, minimum=1.0),
+            stream_access_check=_duration(env, "CSTAR_STREAM_ACCESS_CHECK", 2.0, minimum=0.05),
+            streams_per_key=_int(env, "CSTAR_STREAMS_PER_KEY", 10, minimum=1),
+            streams_per_team=_int(env, "CSTAR_STREAMS_PER_TEAM", 50, minimum=1),
+            header_timeout=_duration(env, "CSTAR_HEADER_TIMEOUT", 10.0, minimum=0.05),
+            body_timeout=_duration(env, "CSTAR_BODY_TIMEOUT", 30.0, minimum=0.05),
+            max_connections=_int(env, "CSTAR_MAX_CONNECTIONS", 1000, minimum=1),
+            trusted_proxies=parse_networks(
+                env.get("CSTAR_TRUSTED_PROXIES", ""), name="CSTAR_TRUSTED_PROXIES"
+            ),
         )
         clean = {k: v for k, v in overrides.items() if v is not None}
         settings = replace(settings, **clean) if clean else settings

@@ -20,6 +20,7 @@ from cstar import __version__
 from cstar.server.api.app import create_app
 from cstar.server.bootstrap import Container, StartupError, open_container
 from cstar.server.config import Settings, sqlite_path
+from cstar.server.http.options import server_options
 
 log = logging.getLogger("cstar")
 
@@ -190,6 +191,7 @@ async def serve(settings: Settings, *, host: str, port: int, out: TextIO = sys.s
             lifespan="on",
             server_header=False,
             timeout_graceful_shutdown=math.ceil(settings.delivery_timeout + HTTP_STOP_GRACE),
+            **server_options(settings),
         )
         server = _Server(config)
         shutdown.server = server

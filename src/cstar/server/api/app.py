@@ -32,6 +32,7 @@ from cstar.server.api.routes import (
 from cstar.server.bootstrap import Container, open_container
 from cstar.server.config import Settings
 from cstar.server.domain.clock import Clock
+from cstar.server.http.body_deadline import BodyDeadlineMiddleware
 from cstar.server.services.request_log import RequestLogRecorder
 
 
@@ -84,6 +85,7 @@ def create_app(settings: Settings, *, container: Container | None = None) -> Fas
             Middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes),
             Middleware(RequestLogMiddleware, recorder=_request_log),
             Middleware(AuthMiddleware, parts=_auth_parts),
+            Middleware(BodyDeadlineMiddleware, timeout=settings.body_timeout),
         ],
     )
     if container is not None:

@@ -63,6 +63,13 @@ def bearer_token(scope: Scope) -> str | None:
     return None
 
 
+def client_address(scope: Scope) -> str:
+    """The peer's address, or the client a trusted proxy forwarded for
+    (``CSTAR_TRUSTED_PROXIES``: the server rewrites ``client`` only for those)."""
+    client = scope.get("client")
+    return str(client[0]) if client else "unknown"
+
+
 class AuthMiddleware:
     def __init__(self, app: ASGIApp, *, parts: Callable[[Scope], AuthParts]) -> None:
         self.app = app
@@ -95,14 +102,15 @@ class AuthMiddleware:
 
     async def _authenticate(self, scope: Scope) -> ApiKey:
         parts = self.parts(scope)
-        client = scope.get("client")
-        address = client[0] if client else "unknown"
-        wait = parts.failure_limiter.blocked_for(address)
-        if wait:
-            raise RateLimited(wait)
         try:
             key = await parts.keys.authenticate(bearer_token(scope))
         except AuthenticationFailed:
+            # Only failures are limited: a valid key is never refused for what other callers
+            # from its address (a NAT, a proxy) got wrong.
+            address = client_address(scope)
+            wait = parts.failure_limiter.blocked_for(address)
+            if wait:
+                raise RateLimited(wait) from None
             parts.failure_limiter.hit(address)
             raise
         state_of(scope)[STATE_CALLER] = key

@@ -46,14 +46,20 @@ class EventStreamResponse(StreamingResponse):
             )
             pump = asyncio.create_task(self._pump(send))
             watch = asyncio.create_task(_disconnected(receive))
+            done: set[asyncio.Task[None]] = set()
             try:
-                await asyncio.wait({pump, watch}, return_when=asyncio.FIRST_COMPLETED)
+                done, _ = await asyncio.wait({pump, watch}, return_when=asyncio.FIRST_COMPLETED)
             finally:
                 for task in (pump, watch):
                     task.cancel()
                 for task in (pump, watch):
                     with contextlib.suppress(asyncio.CancelledError, OSError):
                         await task
+            if pump not in done:
+                # The client went away, or the server gave up on it (its request body never
+                # came): end the response properly; a server drops this when nobody listens.
+                with contextlib.suppress(OSError):
+                    await send({"type": "http.response.body", "body": b"", "more_body": False})
         finally:
             with contextlib.suppress(Exception):
                 await self._frames.aclose()  # type: ignore[attr-defined]

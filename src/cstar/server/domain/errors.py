@@ -46,6 +46,6 @@ class MissingParameter(DomainError):
 class RateLimited(DomainError):
     """Too many requests in the current window (429)."""
 
-    def __init__(self, retry_after: int) -> None:
-        super().__init__(f"Rate limit exceeded. Try again in {retry_after} seconds")
+    def __init__(self, retry_after: int, message: str | None = None) -> None:
+        super().__init__(message or f"Rate limit exceeded. Try again in {retry_after} seconds")
         self.retry_after = retry_after

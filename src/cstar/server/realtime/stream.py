@@ -12,13 +12,18 @@ import asyncio
 from collections.abc import AsyncIterator
 from datetime import datetime
 
-from cstar.server.realtime.hub import EventHub, Subscriber
+from cstar.server.realtime.hub import EndReason, EventHub, Subscriber
 from cstar.server.store.event_log import LoggedEvent
 
 #: Rows per replay query.
 REPLAY_BATCH = 500
 #: How long a disconnected client should wait before reconnecting (the SSE ``retry`` field).
 RECONNECT_MS = 1000
+#: The last line of a stream the server ends, by reason (none when the server stops).
+FAREWELLS = {
+    EndReason.OVERFLOW: "too far behind: reconnect with Last-Event-ID to catch up",
+    EndReason.REVOKED: "access ended: the API key was revoked or its team deleted",
+}
 
 
 def frame(event: LoggedEvent) -> bytes:
@@ -73,8 +78,9 @@ class EventStream:
                 yield comment("heartbeat")
                 continue
             if event is None:
-                if self._subscriber.overflowed:
-                    yield comment("too far behind: reconnect with Last-Event-ID to catch up")
+                reason = self._subscriber.reason
+                if reason is not None and reason in FAREWELLS:
+                    yield comment(FAREWELLS[reason])
                 return
             if event.seq <= self._sent:
                 continue
@@ -85,7 +91,7 @@ class EventStream:
         if self._resume_after is None or self._resume_after >= self._start:
             return
         after = self._resume_after
-        while True:
+        while not self._subscriber.ended:
             rows = await self._log.team_between(
                 self._subscriber.team_id,
                 after=after,

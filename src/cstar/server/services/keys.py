@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from cstar.server.domain.clock import Clock
@@ -28,9 +29,13 @@ TOUCH_INTERVAL = timedelta(seconds=60)
 
 
 class KeyService:
-    def __init__(self, store: Store, clock: Clock) -> None:
+    def __init__(
+        self, store: Store, clock: Clock, *, on_revoked: Callable[[str], None] | None = None
+    ) -> None:
         self._store = store
         self._clock = clock
+        #: Told the id of every key this process revokes (it ends the key's realtime streams).
+        self._on_revoked = on_revoked
         self._touched: dict[str, datetime] = {}
 
     async def authenticate(self, raw: str | None) -> ApiKey:
@@ -91,6 +96,8 @@ class KeyService:
                 "This is the team's last active secret key; create another secret key "
                 "before revoking it",
             )
+        if self._on_revoked is not None:
+            self._on_revoked(key_id)
         revoked = await self._store.get_key(team_id, key_id)
         if revoked is None:
             raise NotFound("API key not found", param="keyId")

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Header, Query
 from starlette.responses import Response
 
 from cstar import events as catalog
-from cstar.server.api.deps import ContainerDep, TeamId, responses
+from cstar.server.api.deps import ContainerDep, KeyDep, TeamId, responses
 from cstar.server.api.sse import EventStreamResponse
 from cstar.server.domain.errors import InvalidParameter
 from cstar.server.realtime.stream import EventStream
@@ -54,13 +54,16 @@ def parse_last_event_id(value: str | None) -> int | None:
         "line as a heartbeat when idle. `types` filters by event names and wildcards "
         "(`ticket.*,customer.created`). A client that reconnects with `Last-Event-ID` first "
         "receives the events it missed (from the last 24 hours, `CSTAR_STREAM_REPLAY`), each "
-        "exactly once and in order. Needs a secret key."
+        "exactly once and in order. Needs a secret key. A key may hold "
+        "`CSTAR_STREAMS_PER_KEY` streams at once and a team `CSTAR_STREAMS_PER_TEAM` (429 "
+        "beyond); a stream ends when its key is revoked."
     ),
     response_class=Response,
     responses=responses(200, "text/event-stream", "An endless `text/event-stream`", 400, 403),
 )
 async def stream_events(
     team_id: TeamId,
+    caller: KeyDep,
     c: ContainerDep,
     types: Annotated[
         str | None,
@@ -76,7 +79,7 @@ async def stream_events(
 ) -> EventStreamResponse:
     patterns = parse_types(types)
     resume_after = parse_last_event_id(last_event_id)
-    subscriber, start = await c.streams.subscribe(team_id, patterns)
+    subscriber, start = await c.streams.subscribe(team_id, caller.id, patterns)
     stream = EventStream(
         c.streams,
         subscriber,
