@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from cstar import events as catalog
 from cstar.server.dispatch.wakeup import Waker
 from cstar.server.domain.errors import RateLimited
+from cstar.server.outage import Outage
 from cstar.server.store.event_log import LoggedEvent, SqlEventLog
 
 log = logging.getLogger(__name__)
@@ -233,6 +234,7 @@ class EventHub:
             )
 
     async def _tail(self) -> None:
+        outage = Outage(log, "the database (realtime streams)", first=min(self._poll, 0.5))
         while True:
             timeout = self._poll if self._gap is None else min(self._poll, 0.05)
             with contextlib.suppress(TimeoutError):
@@ -243,10 +245,15 @@ class EventHub:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                log.warning("cannot read new events for realtime streams (%s)", exc)
-                await asyncio.sleep(min(self._poll * 4, 2.0))
+                await asyncio.sleep(outage.failed(exc))
+            else:
+                outage.recovered()
 
     async def _watch_access(self) -> None:
+        # Streams carry on while the database is unreachable: they receive nothing meanwhile.
+        outage = Outage(
+            log, "the database (realtime stream access)", first=self._limits.access_check
+        )
         while True:
             await asyncio.sleep(self._limits.access_check)
             try:
@@ -254,8 +261,9 @@ class EventHub:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                # Streams carry on: while the database is unreachable they receive nothing.
-                log.warning("cannot check realtime streams' keys (%s)", exc)
+                outage.failed(exc)
+            else:
+                outage.recovered()
 
     async def catch_up(self) -> None:
         """Hand every event committed since the last call to its subscribers, in order."""

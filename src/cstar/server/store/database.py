@@ -21,6 +21,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
+import asyncpg  # type: ignore[import-untyped]
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.engine.interfaces import DBAPIConnection
@@ -38,6 +39,18 @@ _READERS = 4
 
 
 _store_error = store_error
+
+#: What a driver, its pool or the network raises when the database fails or cannot be reached:
+#: each leaves this module as a StoreError. asyncpg raises some of its own while connecting
+#: (``CannotConnectNowError`` while a server starts up), and the socket layer ``OSError``
+#: (connection refused), neither of which SQLAlchemy wraps.
+DRIVER_ERRORS: tuple[type[Exception], ...] = (
+    SQLAlchemyError,
+    OSError,
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    asyncpg.exceptions.InternalClientError,
+)
 
 
 class Database:
@@ -170,7 +183,7 @@ def _in_transaction(
                     return work(conn)
             finally:
                 raw.execute(f"PRAGMA synchronous={restore}")
-    except SQLAlchemyError as exc:
+    except DRIVER_ERRORS as exc:
         raise _store_error("write", exc) from exc
 
 
@@ -178,7 +191,7 @@ def _on_connection(engine: Engine, work: Callable[[Connection], T]) -> T:
     try:
         with engine.connect() as conn:
             return work(conn)
-    except SQLAlchemyError as exc:
+    except DRIVER_ERRORS as exc:
         raise _store_error("read", exc) from exc
 
 
@@ -237,7 +250,7 @@ class PostgresDatabase(Database):
         try:
             async with self._engine.begin() as conn:
                 return await conn.run_sync(work)
-        except SQLAlchemyError as exc:
+        except DRIVER_ERRORS as exc:
             raise _store_error("write", exc) from exc
 
     async def read(self, work: Callable[[Connection], T]) -> T:
@@ -245,7 +258,7 @@ class PostgresDatabase(Database):
         try:
             async with self._engine.connect() as conn:
                 return await conn.run_sync(work)
-        except SQLAlchemyError as exc:
+        except DRIVER_ERRORS as exc:
             raise _store_error("read", exc) from exc
 
     async def write_short(self, work: Callable[[Connection], T], *, durable: bool = True) -> T:
@@ -269,7 +282,7 @@ class PostgresDatabase(Database):
             async with self._engine.connect() as conn:
                 auto = await conn.execution_options(isolation_level="AUTOCOMMIT")
                 return await auto.run_sync(work)
-        except SQLAlchemyError as exc:
+        except DRIVER_ERRORS as exc:
             raise _store_error("write", exc) from exc
 
     async def dispose(self) -> None:

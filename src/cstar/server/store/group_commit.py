@@ -29,7 +29,7 @@ from cstar.server.store.contract import StoreError
 T = TypeVar("T")
 
 
-def store_error(action: str, exc: SQLAlchemyError) -> StoreError:
+def store_error(action: str, exc: Exception) -> StoreError:
     return StoreError(f"database {action} failed: {type(exc).__name__}: {exc}")
 
 
