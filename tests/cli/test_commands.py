@@ -130,7 +130,9 @@ def test_no_color_and_json_keep_output_plain(cli: Cli) -> None:
 def test_usage_errors_are_one_line(cli: Cli) -> None:
     bad_flag = cli("status", "--bogus")
     assert bad_flag.returncode == 2
-    assert "No such option: --bogus" in one_error_line(bad_flag)
+    line = one_error_line(bad_flag)
+    assert "No such option" in line  # click's wording of the rest varies between releases
+    assert "--bogus" in line
     missing = cli("listen")
     assert missing.returncode == 2
     assert "--forward-to" in one_error_line(missing)

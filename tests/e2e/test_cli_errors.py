@@ -4,6 +4,7 @@ never a traceback."""
 
 from __future__ import annotations
 
+import re
 import signal
 import socket
 import subprocess
@@ -48,18 +49,21 @@ def test_a_host_that_cannot_be_listened_on_is_one_line(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["serve", "--bogus"], "No such option: --bogus"),
-        (["serve", "--port", "seventy"], "Invalid value for '--port'"),
-        (["worker", "--port", "1"], "No such option: --port"),
-        (["nonsense"], "No such command 'nonsense'"),
+        (["serve", "--bogus"], r"No such option.*--bogus"),
+        (["serve", "--port", "seventy"], r"Invalid value for '--port'"),
+        (["worker", "--port", "1"], r"No such option.*--port"),
+        (["nonsense"], r"No such command.*nonsense"),
     ],
 )
 def test_usage_errors_are_one_line_and_exit_2(
     tmp_path: Path, args: list[str], message: str
 ) -> None:
+    # The wording is click's and varies between releases; the shape does not.
     result = run_cstar(*args, cwd=tmp_path)
     assert result.returncode == 2
-    assert message in _one_line(result.stderr)
+    line = _one_line(result.stderr)
+    assert line.startswith("Error: ")
+    assert re.search(message, line), line
 
 
 def test_ctrl_c_during_start_stops_cleanly(tmp_path: Path) -> None:
