@@ -21,6 +21,7 @@ from cstar.server.bootstrap import Container, open_container
 from cstar.server.config import Settings
 from cstar.server.services.teams import CreatedTeam
 from tests.postgres import fresh_database
+from tests.receiver import HungEndpoint, Receiver
 
 BACKENDS = ["sqlite", "postgres"]
 TABLES = (
@@ -103,3 +104,24 @@ async def team(container: Container) -> CreatedTeam:
 @pytest.fixture
 async def other_team(container: Container) -> CreatedTeam:
     return await container.teams.create_team("Other Corp")
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    """A real HTTP endpoint that records what it receives and answers as planned."""
+    running = Receiver()
+    await running.start()
+    try:
+        yield running
+    finally:
+        await running.close()
+
+
+@pytest.fixture
+async def hung() -> AsyncIterator[HungEndpoint]:
+    """An endpoint that accepts connections and never answers."""
+    endpoint = HungEndpoint()
+    try:
+        yield endpoint
+    finally:
+        await endpoint.close()

@@ -120,3 +120,28 @@ class Receiver:
             return web.Response(status=reply.status, body=reply.body, headers=reply.headers)
         finally:
             self._in_flight[path] -= 1
+
+
+class HungEndpoint:
+    """Accepts connections and reads requests, and never answers (a stalled endpoint)."""
+
+    def __init__(self) -> None:
+        self.connections = 0
+        self._writers: list[asyncio.StreamWriter] = []
+        self._server: asyncio.Server | None = None
+
+    async def start(self, path: str = "/hung") -> str:
+        self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
+        return f"http://127.0.0.1:{self._server.sockets[0].getsockname()[1]}{path}"
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        self._writers.append(writer)
+        while await reader.read(65536):
+            pass
+
+    async def close(self) -> None:
+        for writer in self._writers:
+            writer.close()
+        if self._server is not None:
+            self._server.close()

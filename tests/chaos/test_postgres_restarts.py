@@ -19,7 +19,7 @@ from cstar.server.config import Settings
 from cstar.server.services.webhooks import WebhookDraft
 from cstar.server.store.contract import StoreError
 from tests.chaos.private_postgres import PrivatePostgres, private_postgres
-from tests.e2e.server import CSTAR
+from tests.e2e.server import start_worker
 from tests.receiver import Receiver, Reply
 
 pytestmark = pytest.mark.e2e
@@ -52,16 +52,6 @@ async def shared(server: PrivatePostgres, master_key_text: str) -> AsyncIterator
         await node.aclose()
 
 
-@pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    running = Receiver()
-    await running.start()
-    try:
-        yield running
-    finally:
-        await running.close()
-
-
 async def publish_all(node: Container, team_id: str) -> set[str]:
     ids: set[str] = set()
 
@@ -76,7 +66,7 @@ async def publish_all(node: Container, team_id: str) -> set[str]:
     return ids
 
 
-async def start_worker(server: PrivatePostgres, master_key: str) -> asyncio.subprocess.Process:
+def worker_env(server: PrivatePostgres, master_key: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CSTAR_")}
     env.update(
         CSTAR_DATABASE_URL=server.url,
@@ -86,18 +76,7 @@ async def start_worker(server: PrivatePostgres, master_key: str) -> asyncio.subp
         CSTAR_LEASE="15s",
         CSTAR_RETRY_SCHEDULE="500ms,1s,1s,1s,1s,1s",
     )
-    process = await asyncio.create_subprocess_exec(
-        CSTAR,
-        "worker",
-        "--dev",
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    assert process.stdout is not None
-    banner = await asyncio.wait_for(process.stdout.readline(), 30)
-    assert b"worker" in banner, banner
-    return process
+    return env
 
 
 async def read_lines(stream: asyncio.StreamReader, sink: list[tuple[float, str]]) -> None:
@@ -117,7 +96,7 @@ async def test_two_restarts_while_two_workers_deliver(
     published = await publish_all(shared, team.team.id)
     assert len(published) == EVENTS
 
-    workers = [await start_worker(server, master_key_text) for _ in range(2)]
+    workers = [await start_worker(worker_env(server, master_key_text)) for _ in range(2)]
     logs: list[tuple[float, str]] = []
     readers = [
         asyncio.create_task(read_lines(w.stderr, logs)) for w in workers if w.stderr is not None

@@ -15,7 +15,6 @@ from cstar.server.bootstrap import Container, open_container
 from cstar.server.config import Settings
 from cstar.server.dispatch.dispatcher import Dispatcher
 from cstar.server.services.teams import CreatedTeam
-from tests.receiver import Receiver
 
 
 @pytest.fixture
@@ -27,16 +26,6 @@ def delivery_settings(settings: Settings) -> Settings:
         delivery_timeout=2.0,
         poll_interval=0.02,
     )
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    running = Receiver()
-    await running.start()
-    try:
-        yield running
-    finally:
-        await running.close()
 
 
 @pytest.fixture

@@ -20,46 +20,12 @@ from cstar.server.config import Settings
 from cstar.server.domain.clock import utc_now
 from cstar.server.services.teams import CreatedTeam
 from tests.dispatch.support import make_webhook
-from tests.receiver import Receiver
+from tests.receiver import HungEndpoint, Receiver
 
 BACKLOG = 100_000
 CONCURRENCY = 8
 RATE = 20  # events per second to the healthy endpoint
 SAMPLES = 60
-
-
-class HungEndpoint:
-    """Accepts connections, reads requests, never answers."""
-
-    def __init__(self) -> None:
-        self.connections = 0
-        self._writers: list[asyncio.StreamWriter] = []
-        self._server: asyncio.Server | None = None
-
-    async def start(self) -> str:
-        self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
-        return f"http://127.0.0.1:{self._server.sockets[0].getsockname()[1]}/hung"
-
-    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.connections += 1
-        self._writers.append(writer)
-        while await reader.read(65536):
-            pass
-
-    async def close(self) -> None:
-        for writer in self._writers:
-            writer.close()
-        if self._server is not None:
-            self._server.close()
-
-
-@pytest.fixture
-async def hung() -> AsyncIterator[HungEndpoint]:
-    endpoint = HungEndpoint()
-    try:
-        yield endpoint
-    finally:
-        await endpoint.close()
 
 
 @pytest.fixture

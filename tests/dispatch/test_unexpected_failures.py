@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
+import httpx
 import pytest
 
 from cstar.server.bootstrap import Container
@@ -13,7 +14,7 @@ from cstar.server.dispatch.dispatcher import Dispatcher
 from cstar.server.domain.deliveries import DeliveryStatus
 from cstar.server.services.teams import CreatedTeam
 from cstar.server.store.schema import webhooks
-from tests.dispatch.support import make_webhook, wait_delivery
+from tests.dispatch.support import auth, make_webhook, wait_delivery
 from tests.receiver import Receiver
 
 
@@ -52,3 +53,26 @@ async def test_a_delivery_that_cannot_be_prepared_fails_on_the_retry_schedule(
     assert receiver.requests == []
     errors = [r for r in caplog.records if r.name == "cstar.server.dispatch.dispatcher"]
     assert len(errors) == len(attempts)
+
+
+async def test_a_test_send_that_cannot_be_prepared_answers_200_with_the_error(
+    node: Container, acme: CreatedTeam, receiver: Receiver, api: httpx.AsyncClient
+) -> None:
+    hook = await make_webhook(node, acme, receiver.url())
+    await node.database.write(
+        lambda c: c.execute(
+            webhooks.update()
+            .where(webhooks.c.id == hook.webhook.id)
+            .values(secret_ciphertext="gAAAAA-not-a-fernet-token")
+        )
+    )
+    response = await api.post(
+        f"/api/v1/teams/{acme.team.id}/webhooks/{hook.webhook.id}/test",
+        json={"event": "ticket.created"},
+        headers=auth(acme),
+    )
+    assert response.status_code == 200, response.text
+    data = response.json()["data"]
+    assert data["success"] is False
+    assert data["error"].startswith("the request could not be made: SecretBoxError")
+    assert receiver.requests == []

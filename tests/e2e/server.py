@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import signal
@@ -138,3 +139,28 @@ def run_cstar(
         timeout=timeout,
         check=False,
     )
+
+
+async def start_worker(env: dict[str, str]) -> asyncio.subprocess.Process:
+    """``cstar worker --dev`` with exactly ``env``; returns once it has said it is dispatching."""
+    process = await asyncio.create_subprocess_exec(
+        CSTAR,
+        "worker",
+        "--dev",
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    assert process.stdout is not None
+    banner = await asyncio.wait_for(process.stdout.readline(), 30)
+    assert b"worker" in banner, banner
+    return process
+
+
+async def finish(process: asyncio.subprocess.Process) -> tuple[int, str]:
+    """SIGTERM (unless it has exited), then its exit code and stderr."""
+    if process.returncode is None:
+        process.send_signal(signal.SIGTERM)
+    _out, err = await asyncio.wait_for(process.communicate(), 30)
+    assert process.returncode is not None
+    return process.returncode, err.decode()

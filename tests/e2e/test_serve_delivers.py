@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -36,16 +36,6 @@ def server(tmp_path: Path, backend: str, request: pytest.FixtureRequest) -> Iter
         yield running
     finally:
         running.stop()
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    running = Receiver()
-    await running.start()
-    try:
-        yield running
-    finally:
-        await running.close()
 
 
 async def test_serve_publishes_and_delivers_signed_events(

@@ -9,22 +9,20 @@ import os
 import signal
 import socket
 import time
-from collections.abc import AsyncIterator
-from dataclasses import replace
 from pathlib import Path
 
 import httpx
 import pytest
 import sqlalchemy as sa
 
-from cstar.server.bootstrap import Container, open_container
+from cstar.server.bootstrap import Container
 from cstar.server.config import Settings
 from cstar.server.services.teams import CreatedTeam
 from cstar.server.services.webhooks import WebhookDraft
 from cstar.server.store.schema import deliveries, delivery_attempts
 from tests.e2e.server import CSTAR, start_server
 from tests.helpers import bearer
-from tests.receiver import Receiver
+from tests.receiver import HungEndpoint, Receiver
 
 pytestmark = pytest.mark.e2e
 
@@ -43,61 +41,6 @@ def server_env(settings: Settings, **extra: str) -> dict[str, str]:
     }
     env.update(extra)
     return env
-
-
-class HungEndpoint:
-    """Accepts connections and reads requests, and never answers."""
-
-    def __init__(self) -> None:
-        self.connections = 0
-        self._writers: list[asyncio.StreamWriter] = []
-        self._server: asyncio.Server | None = None
-
-    async def start(self) -> str:
-        self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
-        port = self._server.sockets[0].getsockname()[1]
-        return f"http://127.0.0.1:{port}/hung"
-
-    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.connections += 1
-        self._writers.append(writer)
-        while await reader.read(65536):
-            pass
-
-    async def close(self) -> None:
-        for writer in self._writers:
-            writer.close()
-        if self._server is not None:
-            self._server.close()
-
-
-@pytest.fixture
-async def hung() -> AsyncIterator[HungEndpoint]:
-    endpoint = HungEndpoint()
-    try:
-        yield endpoint
-    finally:
-        await endpoint.close()
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    running = Receiver()
-    await running.start()
-    try:
-        yield running
-    finally:
-        await running.close()
-
-
-@pytest.fixture
-async def shared(settings: Settings) -> AsyncIterator[Container]:
-    """The test's own view of the database the server uses (to set up and to check)."""
-    node = await open_container(replace(settings, dev=True), bootstrap=False)
-    try:
-        yield node
-    finally:
-        await node.aclose()
 
 
 async def _wait(predicate: object, timeout: float, what: str) -> None:

@@ -8,45 +8,22 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
 from collections import Counter
-from collections.abc import AsyncIterator
-from dataclasses import replace
 
 import pytest
 
-from cstar.server.bootstrap import Container, open_container
+from cstar.server.bootstrap import Container
 from cstar.server.config import Settings
 from cstar.server.domain.deliveries import DeliveryStatus
 from cstar.server.services.teams import CreatedTeam
 from cstar.server.services.webhooks import WebhookDraft
 from tests.dispatch.support import wait_delivery
-from tests.e2e.server import CSTAR
+from tests.e2e.server import finish, start_worker
 from tests.receiver import Receiver, Reply
 
 pytestmark = pytest.mark.e2e
 
 EVENTS = 1200
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    running = Receiver()
-    await running.start()
-    try:
-        yield running
-    finally:
-        await running.close()
-
-
-@pytest.fixture
-async def shared(settings: Settings) -> AsyncIterator[Container]:
-    """The test's own view of the database the workers use (to publish and to check)."""
-    node = await open_container(replace(settings, dev=True), bootstrap=False)
-    try:
-        yield node
-    finally:
-        await node.aclose()
 
 
 def worker_env(settings: Settings, **extra: str) -> dict[str, str]:
@@ -62,29 +39,6 @@ def worker_env(settings: Settings, **extra: str) -> dict[str, str]:
     )
     env.update(extra)
     return env
-
-
-async def start_worker(env: dict[str, str]) -> asyncio.subprocess.Process:
-    process = await asyncio.create_subprocess_exec(
-        CSTAR,
-        "worker",
-        "--dev",
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    assert process.stdout is not None
-    banner = await asyncio.wait_for(process.stdout.readline(), 30)
-    assert b"worker" in banner, banner
-    return process
-
-
-async def finish(process: asyncio.subprocess.Process) -> tuple[int, str]:
-    if process.returncode is None:
-        process.send_signal(signal.SIGTERM)
-    _out, err = await asyncio.wait_for(process.communicate(), 30)
-    assert process.returncode is not None
-    return process.returncode, err.decode()
 
 
 async def setup_team(shared: Container, receiver: Receiver) -> tuple[CreatedTeam, str]:

@@ -11,7 +11,6 @@ import pytest
 from cstar.sdk import AsyncCStarClient
 from tests.e2e.server import RunningServer, start_server
 from tests.mcp.helpers import Api
-from tests.receiver import Receiver
 
 
 @pytest.fixture(scope="module")
@@ -31,16 +30,6 @@ async def sdk(api: Api) -> AsyncIterator[AsyncCStarClient]:
         api_key=api.keys.secret_key, team_id=api.keys.team_id, base_url=api.base_url
     ) as client:
         yield client
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    receiver = Receiver()
-    await receiver.start()
-    try:
-        yield receiver
-    finally:
-        await receiver.close()
 
 
 @pytest.fixture

@@ -37,13 +37,12 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from cstar.server.config import LEASE_MARGIN
-from cstar.server.dispatch.outcome import decide
+from cstar.server.dispatch.outcome import attempt_record, decide, not_sent
 from cstar.server.dispatch.request import delivery_headers
 from cstar.server.dispatch.retry import RetryPolicy
-from cstar.server.dispatch.sender import Sender, SendResult
+from cstar.server.dispatch.sender import Sender
 from cstar.server.dispatch.wakeup import Waker
 from cstar.server.domain.clock import Clock
-from cstar.server.domain.deliveries import Attempt
 from cstar.server.domain.rotation import signing_secrets
 from cstar.server.outage import Outage
 from cstar.server.security.secretbox import SecretBox
@@ -392,29 +391,20 @@ class Dispatcher:
         except Exception as exc:
             # A failed attempt like any other, on the retry schedule: never a tight loop.
             log.exception("delivery %s could not be sent", claim.delivery_id)
-            result = SendResult(
-                status_code=None,
-                duration_ms=int((time.perf_counter() - began) * 1000),
-                response_body=None,
-                error=f"the request could not be made: {type(exc).__name__}: {exc}",
-            )
+            result = not_sent(exc, duration_ms=int((time.perf_counter() - began) * 1000))
         decision = decide(
             result, retry_index=claim.retry_index, policy=self._policy, now=self._clock()
         )
         self._results.append(
             AttemptOutcome(
-                attempt=Attempt(
+                attempt=attempt_record(
+                    result,
                     delivery_id=claim.delivery_id,
                     webhook_id=claim.webhook_id,
-                    attempt=number,
+                    number=number,
                     started_at=started,
-                    duration_ms=result.duration_ms,
-                    status_code=result.status_code,
-                    success=result.success,
-                    error=result.error,
                     url=claim.url,
-                    request_headers=headers,
-                    response_body=result.response_body,
+                    headers=headers,
                 ),
                 status=decision.status,
                 next_attempt_at=decision.next_attempt_at,

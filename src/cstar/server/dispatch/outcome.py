@@ -1,4 +1,5 @@
-"""What one attempt's result means for its delivery: done, retry when, or give up."""
+"""What one attempt's result means: its log row, and for its delivery done, retry when, or give
+up."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from datetime import datetime, timedelta
 
 from cstar.server.dispatch.retry import RetryPolicy, parse_retry_after
 from cstar.server.dispatch.sender import SendResult
-from cstar.server.domain.deliveries import DeliveryStatus
+from cstar.server.domain.deliveries import Attempt, DeliveryStatus
 
 #: Statuses whose ``Retry-After`` is honoured.
 _RETRY_AFTER_STATUSES = frozenset({429, 503})
@@ -44,3 +45,40 @@ def decide(
     if delay is None:
         return Decision(DeliveryStatus.FAILED, None, index)
     return Decision(DeliveryStatus.PENDING, now + timedelta(seconds=delay), index)
+
+
+def not_sent(error: Exception, *, duration_ms: int) -> SendResult:
+    """The result of an attempt that raised before or while sending (a secret that does not
+    decrypt, a bug): a failure like any other, with the error."""
+    return SendResult(
+        status_code=None,
+        duration_ms=duration_ms,
+        response_body=None,
+        error=f"the request could not be made: {type(error).__name__}: {error}",
+    )
+
+
+def attempt_record(
+    result: SendResult,
+    *,
+    delivery_id: str,
+    webhook_id: str,
+    number: int,
+    started_at: datetime,
+    url: str,
+    headers: dict[str, str],
+) -> Attempt:
+    """The log row of one attempt: what was sent and how it was answered."""
+    return Attempt(
+        delivery_id=delivery_id,
+        webhook_id=webhook_id,
+        attempt=number,
+        started_at=started_at,
+        duration_ms=result.duration_ms,
+        status_code=result.status_code,
+        success=result.success,
+        error=result.error,
+        url=url,
+        request_headers=headers,
+        response_body=result.response_body,
+    )

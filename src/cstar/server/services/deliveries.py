@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import logging
+import time
 from dataclasses import dataclass
 from datetime import datetime
 
+from cstar.server.dispatch.outcome import attempt_record, not_sent
 from cstar.server.dispatch.request import delivery_headers
 from cstar.server.dispatch.sender import Sender
 from cstar.server.dispatch.wakeup import Waker
@@ -22,6 +25,8 @@ from cstar.server.domain.pagination import Page, PageRequest
 from cstar.server.services.events import EventService, require_event_type
 from cstar.server.services.webhooks import WebhookService
 from cstar.server.store.contract import DeliveryFilter, DeliveryStore
+
+log = logging.getLogger(__name__)
 
 NOT_FOUND = "Delivery not found"
 
@@ -82,17 +87,23 @@ class DeliveryService:
             now=now,
         )
         body = event.payload.encode("utf-8")
-        headers = delivery_headers(
-            body=body,
-            secrets=self._webhooks.signing_secrets(webhook),
-            event_id=event.id,
-            event_type=event_type,
-            webhook_id=webhook.id,
-            attempt=1,
-            request_id=request_id,
-            now=now,
-        )
-        result = await self._sender.send(webhook.url, body, headers)
+        headers: dict[str, str] = {}
+        began = time.perf_counter()
+        try:
+            headers = delivery_headers(
+                body=body,
+                secrets=self._webhooks.signing_secrets(webhook),
+                event_id=event.id,
+                event_type=event_type,
+                webhook_id=webhook.id,
+                attempt=1,
+                request_id=request_id,
+                now=now,
+            )
+            result = await self._sender.send(webhook.url, body, headers)
+        except Exception as exc:  # the caller learns of it as a failed test, not a 500
+            log.exception("test send to webhook %s could not be made", webhook.id)
+            result = not_sent(exc, duration_ms=int((time.perf_counter() - began) * 1000))
         finished = self._clock()
         delivery = Delivery(
             id=new_delivery_id(),
@@ -113,18 +124,14 @@ class DeliveryService:
         await self._deliveries.record_test_send(
             event,
             delivery,
-            Attempt(
+            attempt_record(
+                result,
                 delivery_id=delivery.id,
                 webhook_id=webhook.id,
-                attempt=1,
+                number=1,
                 started_at=now,
-                duration_ms=result.duration_ms,
-                status_code=result.status_code,
-                success=result.success,
-                error=result.error,
                 url=webhook.url,
-                request_headers=headers,
-                response_body=result.response_body,
+                headers=headers,
             ),
         )
         self._events.announce()
