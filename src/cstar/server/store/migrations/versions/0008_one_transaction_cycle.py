@@ -60,6 +60,7 @@ DECLARE
     disabled text[] := '{}';
     picked text[] := '{}';
     window_size int := 0;
+    claimed_count int := 0;
 BEGIN
     IF relaxed THEN
         -- A claim alone: losing it in a power cut only means its lease is forgotten.
@@ -216,10 +217,10 @@ BEGIN
 
         RETURN QUERY
         WITH locked AS (
-            SELECT d.id FROM deliveries AS d
+            SELECT d.id FROM deliveries AS d JOIN webhooks AS w ON w.id = d.webhook_id
             WHERE d.id = ANY(picked) AND d.status = 'pending'
-              AND (d.lease_until IS NULL OR d.lease_until < c_now)
-            FOR UPDATE SKIP LOCKED
+              AND (d.lease_until IS NULL OR d.lease_until < c_now) AND w.is_active
+            FOR UPDATE OF d SKIP LOCKED
         ), claimed AS (
             UPDATE deliveries AS d SET lease_until = c_lease_until, leased_by = worker
             FROM locked WHERE d.id = locked.id
@@ -232,14 +233,18 @@ BEGIN
                w.previous_secret_ciphertext, w.previous_secret_expires_at, NULL::timestamptz
         FROM claimed AS c
         JOIN events AS e ON e.id = c.event_id
-        JOIN webhooks AS w ON w.id = c.webhook_id
-        WHERE w.is_active;
+        JOIN webhooks AS w ON w.id = c.webhook_id;
+        GET DIAGNOSTICS claimed_count = ROW_COUNT;
 
-        -- Claimed for a webhook deactivated since its fan-out: wait, paused, for re-activation.
-        UPDATE deliveries AS d SET status = 'paused', lease_until = NULL, leased_by = NULL
-        FROM webhooks AS w
-        WHERE d.id = ANY(picked) AND d.leased_by = worker AND d.lease_until = c_lease_until
-          AND w.id = d.webhook_id AND NOT w.is_active;
+        IF claimed_count < cardinality(picked) THEN
+            -- Some were not claimed: taken by another worker meanwhile, or due for a webhook
+            -- deactivated since their fan-out. Those wait, paused, for re-activation.
+            UPDATE deliveries AS d SET status = 'paused', lease_until = NULL, leased_by = NULL
+            FROM webhooks AS w
+            WHERE d.id = ANY(picked) AND d.status = 'pending'
+              AND (d.lease_until IS NULL OR d.lease_until < c_now)
+              AND w.id = d.webhook_id AND NOT w.is_active;
+        END IF;
     END IF;
 
     RETURN QUERY
