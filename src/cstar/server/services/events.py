@@ -22,6 +22,9 @@ from cstar.server.store.contract import DeliveryStore, PublishOutcome, Store
 
 IDEMPOTENCY_WINDOW = timedelta(hours=24)
 IDEMPOTENCY_KEY_MAX = 255
+#: Objects and arrays ``data`` may nest (orjson serialises at most 254 levels; the envelope
+#: around ``data`` is one of them).
+DATA_DEPTH_MAX = 253
 
 
 def require_event_type(name: str, *, param: str) -> str:
@@ -122,11 +125,19 @@ class EventService:
         body = envelope(
             event_id=event_id, event_type=event_type, created_at=now, team_id=team_id, data=data
         )
+        try:
+            payload = orjson.dumps(body).decode("utf-8")
+        except orjson.JSONEncodeError as exc:
+            if "recursion" not in str(exc).lower():
+                raise
+            raise InvalidParameter(
+                "data", f"data must not nest more than {DATA_DEPTH_MAX} levels of objects or arrays"
+            ) from None
         return Event(
             id=event_id,
             team_id=team_id,
             type=event_type,
-            payload=orjson.dumps(body).decode("utf-8"),
+            payload=payload,
             request_id=request_id,
             is_test=is_test,
             created_at=now,

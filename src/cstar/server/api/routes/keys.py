@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Path
+from fastapi import Body, Path
 from starlette.responses import Response
 
 from cstar.server.api import envelope, views
 from cstar.server.api.deps import ContainerDep, KeyDep, PageDep, RequestIdDep, TeamId, responses
+from cstar.server.api.routing import ApiRouter
 from cstar.server.api.schemas import KeyCreate, KeyCreatedEnvelope, KeyEnvelope, KeyListEnvelope
 from cstar.server.domain.models import KeyKind, KeyMode
 
-router = APIRouter(prefix="/api/v1/teams/{teamId}/keys", tags=["API keys"])
+router = ApiRouter(prefix="/api/v1/teams/{teamId}/keys", tags=["API keys"])
 
 KeyId = Annotated[str, Path(alias="keyId", description="The key ID (key_ prefix)")]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Body, Query
+from fastapi import Body, Query
 from starlette.responses import Response
 
 from cstar.server.api import envelope, views
@@ -17,6 +17,7 @@ from cstar.server.api.deps import (
     WebhookId,
     responses,
 )
+from cstar.server.api.routing import ApiRouter
 from cstar.server.api.schemas import (
     DeletedEnvelope,
     DeliveryListEnvelope,
@@ -38,7 +39,7 @@ from cstar.server.domain.deliveries import DeliveryStatus
 from cstar.server.domain.errors import InvalidParameter
 from cstar.server.services.webhooks import WebhookDraft, WebhookUpdate
 
-router = APIRouter(prefix="/api/v1/teams/{teamId}/webhooks", tags=["Webhooks"])
+router = ApiRouter(prefix="/api/v1/teams/{teamId}/webhooks", tags=["Webhooks"])
 
 DeliveryStatusFilter = Literal["pending", "paused", "succeeded", "failed"]
 
