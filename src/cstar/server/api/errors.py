@@ -71,6 +71,7 @@ _TYPE_WORDS = {
     "datetime_type": "an ISO 8601 date-time such as 2026-11-20T00:00:00Z",
     "datetime_parsing": "an ISO 8601 date-time such as 2026-11-20T00:00:00Z",
     "datetime_from_date_parsing": "an ISO 8601 date-time such as 2026-11-20T00:00:00Z",
+    "aware_datetime": "an ISO 8601 date-time with a timezone, such as 2026-11-20T00:00:00Z",
 }
 
 
@@ -92,6 +93,8 @@ def _message(err: Mapping[str, Any], param: str | None) -> str:
         return f"{name} must be at least {ctx.get('min_length')} characters"
     if kind in {"greater_than_equal", "less_than_equal", "greater_than", "less_than"}:
         return f"{name} {err.get('msg', 'is out of range').lower()}"
+    if kind == "datetime_range":
+        return f"{name} is outside the years 1 to 9999 in UTC"
     if kind == "extra_forbidden":
         return f"Unknown parameter: {name}"
     if kind == "literal_error":

@@ -13,7 +13,7 @@ from cstar.server.domain.errors import (
     PermissionDenied,
 )
 from cstar.server.domain.ids import is_key_id
-from cstar.server.domain.keys import generate_key, hash_key, parse_key
+from cstar.server.domain.keys import clean_key_name, generate_key, hash_key, parse_key
 from cstar.server.domain.models import ApiKey, KeyKind, KeyMode
 from cstar.server.domain.pagination import Page, PageRequest
 from cstar.server.services.teams import key_record
@@ -21,7 +21,6 @@ from cstar.server.store.contract import RevokeOutcome, Store
 
 INVALID_KEY_MESSAGE = "Invalid or expired API key"
 SECRET_REQUIRED_MESSAGE = "Secret key required for this endpoint"  # noqa: S105
-KEY_NAME_MAX = 200
 #: ``last_used_at`` is written at most this often per key and process: a write per request
 #: would serialise every API call behind SQLite's single writer.
 TOUCH_INTERVAL = timedelta(seconds=60)
@@ -68,9 +67,7 @@ class KeyService:
     async def create(
         self, team_id: str, *, kind: KeyKind, mode: KeyMode, name: str | None
     ) -> tuple[ApiKey, str]:
-        label = (name or "").strip() or f"{kind.value.capitalize()} key"
-        if len(label) > KEY_NAME_MAX:
-            raise InvalidParameter("name", f"name must be at most {KEY_NAME_MAX} characters")
+        label = clean_key_name(name, kind)
         new = generate_key(kind, mode)
         record = key_record(team_id, new, label, self._clock)
         await self._store.insert_key(record)
