@@ -158,6 +158,10 @@ class Settings:
     stream_heartbeat: float = 15.0
     #: Realtime streams: how far back a reconnecting client's ``Last-Event-ID`` is honoured.
     stream_replay: float = 86400.0
+    #: Webhooks one team may have (each publish fans out to every subscribed one).
+    max_webhooks_per_team: int = 100
+    #: Active (unrevoked) API keys one team may hold.
+    max_keys_per_team: int = 100
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -202,6 +206,8 @@ class Settings:
             ),
             stream_heartbeat=_duration(env, "CSTAR_STREAM_HEARTBEAT", 15.0, minimum=0.05),
             stream_replay=_duration(env, "CSTAR_STREAM_REPLAY", 86400.0, minimum=1.0),
+            max_webhooks_per_team=_int(env, "CSTAR_MAX_WEBHOOKS_PER_TEAM", 100, minimum=1),
+            max_keys_per_team=_int(env, "CSTAR_MAX_KEYS_PER_TEAM", 100, minimum=1),
         )
         clean = {k: v for k, v in overrides.items() if v is not None}
         return replace(settings, **clean) if clean else settings

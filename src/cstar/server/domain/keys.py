@@ -11,7 +11,7 @@ import hashlib
 import re
 from dataclasses import dataclass
 
-from cstar.server.domain.errors import InvalidParameter
+from cstar.server.domain.errors import InvalidParameter, PermissionDenied
 from cstar.server.domain.ids import random_base62
 from cstar.server.domain.models import KeyKind, KeyMode
 from cstar.server.domain.text import has_control_characters
@@ -67,3 +67,12 @@ def clean_key_name(name: str | None, kind: KeyKind) -> str:
     if has_control_characters(label):
         raise InvalidParameter("name", "name must not contain control characters")
     return label
+
+
+def check_may_create(creator_mode: KeyMode, mode: KeyMode) -> None:
+    """A test-mode key may create test-mode keys only: test credentials, which are handed out
+    more freely, must not lead to live ones."""
+    if creator_mode is KeyMode.TEST and mode is KeyMode.LIVE:
+        raise PermissionDenied(
+            "A test-mode key cannot create live-mode keys: use a live secret key (sk_live_...)"
+        )

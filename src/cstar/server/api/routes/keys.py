@@ -40,7 +40,11 @@ async def list_keys(team_id: TeamId, page: PageDep, c: ContainerDep, rid: Reques
     "",
     status_code=201,
     summary="Create API Key",
-    description="Create a secret or publishable key. The key is returned once: save it now.",
+    description=(
+        "Create a secret or publishable key. The key is returned once: save it now. A team "
+        "holds at most `CSTAR_MAX_KEYS_PER_TEAM` (100) active keys; a test-mode key cannot "
+        "create live-mode keys."
+    ),
     responses=responses(201, KeyCreatedEnvelope, "Key created", 400, 403, 413),
 )
 async def create_key(
@@ -52,7 +56,14 @@ async def create_key(
 ) -> Response:
     spec = body or KeyCreate()
     mode = KeyMode(spec.mode) if spec.mode else caller.mode
-    record, raw = await c.keys.create(team_id, kind=KeyKind(spec.type), mode=mode, name=spec.name)
+    record, raw = await c.keys.create(
+        team_id,
+        kind=KeyKind(spec.type),
+        mode=mode,
+        name=spec.name,
+        created_by=caller,
+        limit=c.settings.max_keys_per_team,
+    )
     return envelope.success({**views.api_key(record), "key": raw}, rid, status_code=201)
 
 

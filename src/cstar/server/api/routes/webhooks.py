@@ -73,7 +73,8 @@ async def list_webhooks(
     summary="Create Webhook",
     description=(
         "Create a new webhook subscription. The signing secret is returned once: save it "
-        "immediately. Requires a secret API key."
+        "immediately. Requires a secret API key. A team has at most "
+        "`CSTAR_MAX_WEBHOOKS_PER_TEAM` (100) webhooks."
     ),
     responses=responses(
         201, WebhookCreatedEnvelope, "Webhook created with signing secret", 400, 403, 413
@@ -85,6 +86,7 @@ async def create_webhook(
     created = await c.webhooks.create(
         team_id,
         WebhookDraft(name=body.name, url=body.url, events=body.events, is_active=body.is_active),
+        limit=c.settings.max_webhooks_per_team,
     )
     return envelope.success(
         views.webhook_with_secret(created.webhook, created.secret), rid, status_code=201
