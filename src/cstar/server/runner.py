@@ -14,6 +14,7 @@ import uvicorn
 from sqlalchemy.engine import make_url
 
 from cstar import __version__
+from cstar.server.api.access_log import RedactingAccessFilter
 from cstar.server.api.app import create_app
 from cstar.server.bootstrap import Container, open_container
 from cstar.server.config import Settings, sqlite_path
@@ -27,6 +28,10 @@ def configure_logging(level: str) -> None:
         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    # Keys and secrets a client put in a URL never reach the access log (as in the request log).
+    access = logging.getLogger("uvicorn.access")
+    if not any(isinstance(f, RedactingAccessFilter) for f in access.filters):
+        access.addFilter(RedactingAccessFilter())
 
 
 def describe_database(url: str) -> str:

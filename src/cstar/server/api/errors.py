@@ -26,6 +26,7 @@ from cstar.server.domain.errors import (
     PermissionDenied,
     RateLimited,
 )
+from cstar.server.domain.request_logs import loggable_path
 from cstar.server.store.contract import StoreError
 
 log = logging.getLogger(__name__)
@@ -214,6 +215,11 @@ def _allowed_methods(request: Request) -> list[str]:
     return methods
 
 
+def _shown(request: Request) -> str:
+    """The request's path as logs show it: no key or secret, no query values."""
+    return loggable_path(request.scope.get("path", ""), request.scope.get("query_string", b""))
+
+
 def install(app: FastAPI) -> None:
     async def on_domain(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, DomainError)
@@ -228,7 +234,7 @@ def install(app: FastAPI) -> None:
         return http_error_response(exc, request)
 
     async def on_store(request: Request, exc: Exception) -> Response:
-        log.error("database error on %s %s: %s", request.method, request.url.path, exc.__cause__)
+        log.error("database error on %s %s: %s", request.method, _shown(request), exc.__cause__)
         return envelope.error(
             503,
             type_="api_error",
@@ -239,7 +245,7 @@ def install(app: FastAPI) -> None:
         )
 
     async def on_bug(request: Request, exc: Exception) -> Response:
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        log.exception("unhandled error on %s %s", request.method, _shown(request))
         return envelope.error(
             500,
             type_="api_error",
