@@ -293,3 +293,19 @@ async def test_server_error_logs_show_the_path_redacted(
     assert team.secret_key not in caplog.text
     assert "database error on GET /api/v1/unavailable/[redacted]?key:" in caplog.text
     assert "unhandled error on GET /api/v1/bug/[redacted]?key" in caplog.text
+
+
+async def test_a_concrete_path_is_not_read_as_a_webhook_id(
+    client: httpx.AsyncClient, team: CreatedTeam
+) -> None:
+    """``/webhooks/trigger-test`` serves POST only, as the OpenAPI document says: the other
+    methods are a 405 listing POST, not a lookup of a webhook called "trigger-test"."""
+    url = f"/api/v1/teams/{team.team.id}/webhooks/trigger-test"
+    for method in ("GET", "PATCH", "DELETE", "PUT", "OPTIONS"):
+        response = await client.request(method, url, headers=bearer(team.secret_key))
+        assert_error(response, 405, "invalid_request_error", "method_not_allowed")
+        assert response.headers["allow"] == "POST"
+    other = await client.get(
+        f"/api/v1/teams/{team.team.id}/webhooks/trigger-tests", headers=bearer(team.secret_key)
+    )
+    assert_error(other, 404, "not_found_error", "RESOURCE_MISSING", param="webhookId")
