@@ -78,7 +78,8 @@ def _reason(text: bytes, message: str) -> str:
 
 
 def _integer_problem(text: bytes) -> str | None:
-    """``text`` is valid JSON: an integer beyond 64 bits in it, if any."""
+    """An integer beyond 64 bits in ``text``, if any. ``text`` is JSON, or (explaining an
+    "infinity" refusal) JSON but for that number: strings are skipped whole either way."""
     if _LONG_RUN not in text.translate(_DIGITS_TO_ZERO):
         return None
     for match in _NUMBER_OR_STRING.finditer(text):
