@@ -13,6 +13,7 @@ from cstar.server.api.app import create_app
 from cstar.server.bootstrap import Container
 from cstar.server.config import Settings
 from cstar.server.services.teams import CreatedTeam
+from cstar.server.store.contract import StoreError
 from tests.helpers import assert_error, assert_success, bearer
 
 VALID = {"name": "n", "url": "https://example.com/hook", "events": "ticket.created"}
@@ -259,3 +260,52 @@ async def test_a_repeated_query_parameter_is_refused_not_resolved(
     anonymous = await client.get(f"{base}/webhooks?cursor=a&cursor=b")
     assert anonymous.status_code == 401
     assert (await client.get(f"{base}/webhooks?active=true&limit=5", headers=headers)).is_success
+
+
+async def test_server_error_logs_show_the_path_redacted(
+    settings: Settings, container: Container, team: CreatedTeam, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The log lines of a database failure (503) and of a bug (500) name the request's path as
+    the request log keeps it: no key or secret from the URL, no query values."""
+    app = create_app(settings, container=container)
+
+    async def unavailable(anything: str) -> None:
+        raise StoreError("database read failed: connection refused")
+
+    async def bug(anything: str) -> None:
+        raise RuntimeError("a bug")
+
+    app.add_api_route("/api/v1/unavailable/{anything}", unavailable)
+    app.add_api_route("/api/v1/bug/{anything}", bug)
+    secret = "whsec_" + "L3ak" * 10
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app, raise_app_exceptions=False),
+        base_url="http://testserver",
+    ) as http:
+        for route, status in (("unavailable", 503), ("bug", 500)):
+            response = await http.get(
+                f"/api/v1/{route}/{secret}",
+                params={"key": team.secret_key},
+                headers=bearer(team.secret_key),
+            )
+            assert response.status_code == status
+    assert secret not in caplog.text
+    assert team.secret_key not in caplog.text
+    assert "database error on GET /api/v1/unavailable/[redacted]?key:" in caplog.text
+    assert "unhandled error on GET /api/v1/bug/[redacted]?key" in caplog.text
+
+
+async def test_a_concrete_path_is_not_read_as_a_webhook_id(
+    client: httpx.AsyncClient, team: CreatedTeam
+) -> None:
+    """``/webhooks/trigger-test`` serves POST only, as the OpenAPI document says: the other
+    methods are a 405 listing POST, not a lookup of a webhook called "trigger-test"."""
+    url = f"/api/v1/teams/{team.team.id}/webhooks/trigger-test"
+    for method in ("GET", "PATCH", "DELETE", "PUT", "OPTIONS"):
+        response = await client.request(method, url, headers=bearer(team.secret_key))
+        assert_error(response, 405, "invalid_request_error", "method_not_allowed")
+        assert response.headers["allow"] == "POST"
+    other = await client.get(
+        f"/api/v1/teams/{team.team.id}/webhooks/trigger-tests", headers=bearer(team.secret_key)
+    )
+    assert_error(other, 404, "not_found_error", "RESOURCE_MISSING", param="webhookId")

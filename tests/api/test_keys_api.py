@@ -6,6 +6,8 @@ import re
 
 import httpx
 
+from cstar.server.bootstrap import Container
+from cstar.server.domain.models import KeyMode
 from cstar.server.services.teams import CreatedTeam
 from tests.helpers import assert_error, assert_success, bearer
 
@@ -47,8 +49,9 @@ async def test_list_shows_both_bootstrap_keys_without_the_keys_themselves(
 
 
 async def test_create_shows_the_key_once_and_it_works(
-    client: httpx.AsyncClient, team: CreatedTeam
+    client: httpx.AsyncClient, container: Container
 ) -> None:
+    team = await container.teams.create_team("Prod", mode=KeyMode.LIVE)  # live keys make live keys
     created = assert_success(
         await client.post(
             keys_url(team),

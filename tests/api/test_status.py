@@ -13,6 +13,7 @@ from cstar.server.api.app import create_app
 from cstar.server.api.ratelimit import FixedWindowLimiter
 from cstar.server.bootstrap import Container
 from cstar.server.config import RateLimit, Settings
+from cstar.server.domain.models import KeyMode
 from cstar.server.services.teams import CreatedTeam
 from tests.helpers import assert_error, assert_success, bearer
 
@@ -94,8 +95,9 @@ async def test_the_rate_limit_counts_this_request_and_matches_the_headers(
 
 
 async def test_a_live_key_and_a_dev_server_say_so(
-    client: httpx.AsyncClient, container: Container, team: CreatedTeam
+    client: httpx.AsyncClient, container: Container
 ) -> None:
+    team = await container.teams.create_team("Prod", mode=KeyMode.LIVE)  # live keys make live keys
     created = assert_success(
         await client.post(
             f"/api/v1/teams/{team.team.id}/keys",

@@ -67,8 +67,10 @@ def start_server(
     *,
     env: dict[str, str] | None = None,
     args: list[str] | None = None,
+    umask: int = -1,
 ) -> RunningServer:
-    """Run ``cstar serve --port 0`` in ``cwd`` and wait until it says where it listens."""
+    """Run ``cstar serve --port 0`` in ``cwd`` and wait until it says where it listens.
+    ``umask``: the server's file creation mask (-1: this process's)."""
     full_env = {
         k: v
         for k, v in os.environ.items()
@@ -82,6 +84,7 @@ def start_server(
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        umask=umask,
     )
     out: list[str] = []
     err: list[str] = []

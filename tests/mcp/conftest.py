@@ -19,7 +19,7 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
     server: RunningServer = start_server(cwd, args=["--dev"])
     try:
         assert server.bootstrap is not None, server.output
-        yield Api(server.base_url, server.bootstrap)
+        yield Api(server.base_url, server.bootstrap, cwd)
     finally:
         server.stop()
 

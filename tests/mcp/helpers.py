@@ -24,6 +24,8 @@ READ_TIMEOUT = 30.0
 class Api:
     base_url: str
     keys: Bootstrap
+    #: The server's working directory (its SQLite file), for ``cstar admin`` commands.
+    cwd: Path
 
 
 def mcp_env(home: Path, **extra: str) -> dict[str, str]:

@@ -22,7 +22,7 @@ from cstar import __version__
 from cstar import events as catalog
 from cstar.sdk import AsyncCStarClient, NotFoundError
 from cstar.webhook import verify_signature
-from tests.e2e.server import CSTAR
+from tests.e2e.server import CSTAR, run_cstar
 from tests.mcp.helpers import Api, cstar_mcp, error, mcp_env, mcp_session, ok, text_of
 from tests.receiver import Receiver
 
@@ -389,11 +389,17 @@ async def test_a_bad_key_or_an_unreachable_server_gives_clear_tool_errors(
 async def test_the_seed_config_block_works_with_the_api_key_only(
     api: Api, home: Path, tmp_path: Path, sdk: AsyncCStarClient
 ) -> None:
-    live = await sdk.keys.create(type="secret", mode="live", name="MCP")
-    assert live.key is not None
-    assert live.key.startswith("sk_live_")
+    # The team's keys are test-mode ones, which cannot create live keys: the operator can.
+    made = run_cstar(
+        "admin", "create-key", "--team", api.keys.team_id, "--mode", "live", "--json", cwd=api.cwd
+    )
+    assert made.returncode == 0, made.stderr
+    live = json.loads(made.stdout)
+    assert live["key"].startswith("sk_live_")
     config = {
-        "mcpServers": {"cstar": {"command": "cstar", "args": ["mcp-server", "--api-key", live.key]}}
+        "mcpServers": {
+            "cstar": {"command": "cstar", "args": ["mcp-server", "--api-key", live["key"]]}
+        }
     }
     server = config["mcpServers"]["cstar"]
     # No team id anywhere: the server finds the key's team itself. Only where the API runs is
@@ -414,7 +420,7 @@ async def test_the_seed_config_block_works_with_the_api_key_only(
             assert (await sdk.webhooks.get(whk)).url == "https://example.com/live"
             await sdk.webhooks.delete(whk)
     finally:
-        await sdk.keys.revoke(live.id)
+        await sdk.keys.revoke(live["id"])
 
 
 def test_stdout_carries_only_mcp_messages_and_stdin_eof_ends_the_server(home: Path) -> None:

@@ -193,6 +193,10 @@ class Settings:
     #: Proxies whose ``X-Forwarded-For``/``X-Forwarded-Proto`` are believed (addresses or
     #: networks); empty: forwarded headers are ignored.
     trusted_proxies: tuple[str, ...] = ()
+    #: Webhooks one team may have (each publish fans out to every subscribed one).
+    max_webhooks_per_team: int = 100
+    #: Active (unrevoked) API keys one team may hold.
+    max_keys_per_team: int = 100
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -246,6 +250,8 @@ class Settings:
             trusted_proxies=parse_networks(
                 env.get("CSTAR_TRUSTED_PROXIES", ""), name="CSTAR_TRUSTED_PROXIES"
             ),
+            max_webhooks_per_team=_int(env, "CSTAR_MAX_WEBHOOKS_PER_TEAM", 100, minimum=1),
+            max_keys_per_team=_int(env, "CSTAR_MAX_KEYS_PER_TEAM", 100, minimum=1),
         )
         clean = {k: v for k, v in overrides.items() if v is not None}
         settings = replace(settings, **clean) if clean else settings

@@ -17,6 +17,7 @@ import uvicorn
 from sqlalchemy.engine import make_url
 
 from cstar import __version__
+from cstar.server.api.access_log import RedactingAccessFilter
 from cstar.server.api.app import create_app
 from cstar.server.bootstrap import Container, StartupError, open_container
 from cstar.server.config import Settings, sqlite_path
@@ -31,6 +32,10 @@ def configure_logging(level: str) -> None:
         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    # Keys and secrets a client put in a URL never reach the access log (as in the request log).
+    access = logging.getLogger("uvicorn.access")
+    if not any(isinstance(f, RedactingAccessFilter) for f in access.filters):
+        access.addFilter(RedactingAccessFilter())
 
 
 class _CancelledAtShutdown(logging.Filter):

@@ -26,6 +26,7 @@ from cstar.server.domain.errors import (
     PermissionDenied,
     RateLimited,
 )
+from cstar.server.domain.request_logs import loggable_path
 from cstar.server.store.contract import StoreError
 
 log = logging.getLogger(__name__)
@@ -71,6 +72,7 @@ _TYPE_WORDS = {
     "datetime_type": "an ISO 8601 date-time such as 2026-11-20T00:00:00Z",
     "datetime_parsing": "an ISO 8601 date-time such as 2026-11-20T00:00:00Z",
     "datetime_from_date_parsing": "an ISO 8601 date-time such as 2026-11-20T00:00:00Z",
+    "aware_datetime": "an ISO 8601 date-time with a timezone, such as 2026-11-20T00:00:00Z",
 }
 
 
@@ -92,6 +94,8 @@ def _message(err: Mapping[str, Any], param: str | None) -> str:
         return f"{name} must be at least {ctx.get('min_length')} characters"
     if kind in {"greater_than_equal", "less_than_equal", "greater_than", "less_than"}:
         return f"{name} {err.get('msg', 'is out of range').lower()}"
+    if kind == "datetime_range":
+        return f"{name} is outside the years 1 to 9999 in UTC"
     if kind == "extra_forbidden":
         return f"Unknown parameter: {name}"
     if kind == "literal_error":
@@ -211,6 +215,11 @@ def _allowed_methods(request: Request) -> list[str]:
     return methods
 
 
+def _shown(request: Request) -> str:
+    """The request's path as logs show it: no key or secret, no query values."""
+    return loggable_path(request.scope.get("path", ""), request.scope.get("query_string", b""))
+
+
 def install(app: FastAPI) -> None:
     async def on_domain(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, DomainError)
@@ -225,7 +234,7 @@ def install(app: FastAPI) -> None:
         return http_error_response(exc, request)
 
     async def on_store(request: Request, exc: Exception) -> Response:
-        log.error("database error on %s %s: %s", request.method, request.url.path, exc.__cause__)
+        log.error("database error on %s %s: %s", request.method, _shown(request), exc.__cause__)
         return envelope.error(
             503,
             type_="api_error",
@@ -236,7 +245,7 @@ def install(app: FastAPI) -> None:
         )
 
     async def on_bug(request: Request, exc: Exception) -> Response:
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        log.exception("unhandled error on %s %s", request.method, _shown(request))
         return envelope.error(
             500,
             type_="api_error",

@@ -7,10 +7,10 @@ OpenAPI document; routes build their JSON with ``views`` and answer directly.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, WrapValidator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, WrapValidator
 from pydantic_core import PydanticCustomError
 from pydantic_core.core_schema import ValidatorFunctionWrapHandler
 
@@ -37,6 +37,28 @@ EventsInput = Annotated[
         examples=["ticket.created,ticket.closed"],
     ),
 ]
+
+
+def _aware_datetime(value: Any) -> datetime:
+    """An ISO 8601 string with a timezone, as a UTC datetime. Numbers (Unix times) and strings
+    without a timezone are refused, and so are instants outside the years 1 to 9999 in UTC."""
+    if isinstance(value, str) and len(value) <= 64:
+        try:
+            moment = datetime.fromisoformat(value.upper())  # RFC 3339 allows "t" and "z"
+        except ValueError:
+            pass
+        else:
+            if moment.tzinfo is not None:
+                try:
+                    return moment.astimezone(UTC)
+                except OverflowError:
+                    raise PydanticCustomError(
+                        "datetime_range", "is outside the years 1 to 9999 in UTC"
+                    ) from None
+    raise PydanticCustomError("aware_datetime", "must be an ISO 8601 date-time with a timezone")
+
+
+AwareDateTime = Annotated[datetime, BeforeValidator(_aware_datetime)]
 
 
 class _Body(BaseModel):
@@ -261,8 +283,7 @@ class EventRef(_Body):
 
 
 class Recover(_Body):
-    since: datetime = Field(
-        strict=False,
+    since: AwareDateTime = Field(
         description="Re-queue the webhook's failed deliveries created at or after this time "
         "(ISO 8601 with a timezone)",
         examples=["2026-11-20T00:00:00Z"],

@@ -116,7 +116,9 @@ def attempt(a: Attempt) -> dict[str, Any]:
 
 
 def delivery_detail(detail: DeliveryDetail) -> dict[str, Any]:
-    payload = orjson.loads(detail.event.payload) if detail.event is not None else None
+    # The stored body as it is, not parsed and serialised again: the same bytes every attempt
+    # sent, at any depth the publisher used.
+    payload = orjson.Fragment(detail.event.payload) if detail.event is not None else None
     return {
         **delivery(detail.delivery),
         "payload": payload,

@@ -13,11 +13,13 @@ def utc_now() -> datetime:
 
 
 def iso_z(moment: datetime) -> str:
-    """``2025-12-10T14:30:00Z``: ISO 8601, UTC, seconds precision, as the seeds print it."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """``2025-12-10T14:30:00Z``: ISO 8601, UTC, seconds precision, as the seeds print it (the
+    year always in four digits, which ``strftime("%Y")`` does not promise)."""
+    utc = moment.astimezone(UTC).replace(tzinfo=None, microsecond=0)
+    return utc.isoformat() + "Z"
 
 
 def iso_z_ms(moment: datetime) -> str:
     """``2025-12-10T14:30:00.123Z``: for attempt logs, where milliseconds matter."""
-    utc = moment.astimezone(UTC)
-    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+    utc = moment.astimezone(UTC).replace(tzinfo=None)
+    return utc.isoformat(timespec="milliseconds") + "Z"

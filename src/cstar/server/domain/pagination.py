@@ -5,10 +5,11 @@ from __future__ import annotations
 import base64
 import binascii
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Generic, Protocol, TypeVar
 
 from cstar.server.domain.errors import InvalidParameter
+from cstar.server.domain.text import has_control_characters
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
@@ -34,8 +35,12 @@ class Cursor:
             moment = datetime.fromisoformat(stamp)
         except (ValueError, UnicodeError, binascii.Error):
             raise InvalidParameter("cursor", "cursor is not a cursor this API returned") from None
-        if moment.tzinfo is None or not ident:
+        if moment.tzinfo is None or not ident or has_control_characters(ident):
             raise InvalidParameter("cursor", "cursor is not a cursor this API returned")
+        try:
+            moment.astimezone(UTC)  # as the database will compare it
+        except OverflowError:  # a hand-made cursor beyond the year 9999 (or before 1) in UTC
+            raise InvalidParameter("cursor", "cursor is not a cursor this API returned") from None
         return cls(created_at=moment, id=ident)
 
 

@@ -18,10 +18,25 @@ from cstar.server.domain.deliveries import (
     with_dashboard_url,
 )
 from cstar.server.domain.errors import InvalidParameter
+from cstar.server.domain.text import has_control_characters
 from cstar.server.store.contract import DeliveryStore, PublishOutcome, Store
 
 IDEMPOTENCY_WINDOW = timedelta(hours=24)
 IDEMPOTENCY_KEY_MAX = 255
+#: Objects and arrays ``data`` may nest (orjson serialises at most 254 levels; the envelope
+#: around ``data`` is one of them).
+DATA_DEPTH_MAX = 253
+
+
+def check_idempotency_key(key: str) -> None:
+    if not 1 <= len(key) <= IDEMPOTENCY_KEY_MAX:
+        raise InvalidParameter(
+            "idempotencyKey", f"idempotencyKey must be 1 to {IDEMPOTENCY_KEY_MAX} characters"
+        )
+    if has_control_characters(key):
+        raise InvalidParameter(
+            "idempotencyKey", "idempotencyKey must not contain control characters"
+        )
 
 
 def require_event_type(name: str, *, param: str) -> str:
@@ -75,10 +90,8 @@ class EventService:
         require_event_type(event_type, param=param)
         if not isinstance(data, dict):
             raise InvalidParameter("data", "data must be a JSON object")
-        if idempotency_key is not None and not 1 <= len(idempotency_key) <= IDEMPOTENCY_KEY_MAX:
-            raise InvalidParameter(
-                "idempotencyKey", f"idempotencyKey must be 1 to {IDEMPOTENCY_KEY_MAX} characters"
-            )
+        if idempotency_key is not None:
+            check_idempotency_key(idempotency_key)
         now = self._clock()
         event = await self.build_event(
             team_id, event_type, data, request_id=request_id, is_test=is_test, now=now
@@ -122,11 +135,19 @@ class EventService:
         body = envelope(
             event_id=event_id, event_type=event_type, created_at=now, team_id=team_id, data=data
         )
+        try:
+            payload = orjson.dumps(body).decode("utf-8")
+        except orjson.JSONEncodeError as exc:
+            if "recursion" not in str(exc).lower():
+                raise
+            raise InvalidParameter(
+                "data", f"data must not nest more than {DATA_DEPTH_MAX} levels of objects or arrays"
+            ) from None
         return Event(
             id=event_id,
             team_id=team_id,
             type=event_type,
-            payload=orjson.dumps(body).decode("utf-8"),
+            payload=payload,
             request_id=request_id,
             is_test=is_test,
             created_at=now,

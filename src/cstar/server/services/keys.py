@@ -14,7 +14,13 @@ from cstar.server.domain.errors import (
     PermissionDenied,
 )
 from cstar.server.domain.ids import is_key_id
-from cstar.server.domain.keys import generate_key, hash_key, parse_key
+from cstar.server.domain.keys import (
+    check_may_create,
+    clean_key_name,
+    generate_key,
+    hash_key,
+    parse_key,
+)
 from cstar.server.domain.models import ApiKey, KeyKind, KeyMode
 from cstar.server.domain.pagination import Page, PageRequest
 from cstar.server.services.teams import key_record
@@ -22,7 +28,6 @@ from cstar.server.store.contract import RevokeOutcome, Store
 
 INVALID_KEY_MESSAGE = "Invalid or expired API key"
 SECRET_REQUIRED_MESSAGE = "Secret key required for this endpoint"  # noqa: S105
-KEY_NAME_MAX = 200
 #: ``last_used_at`` is written at most this often per key and process: a write per request
 #: would serialise every API call behind SQLite's single writer.
 TOUCH_INTERVAL = timedelta(seconds=60)
@@ -71,14 +76,28 @@ class KeyService:
             raise PermissionDenied(SECRET_REQUIRED_MESSAGE)
 
     async def create(
-        self, team_id: str, *, kind: KeyKind, mode: KeyMode, name: str | None
+        self,
+        team_id: str,
+        *,
+        kind: KeyKind,
+        mode: KeyMode,
+        name: str | None,
+        created_by: ApiKey | None = None,
+        limit: int | None = None,
     ) -> tuple[ApiKey, str]:
-        label = (name or "").strip() or f"{kind.value.capitalize()} key"
-        if len(label) > KEY_NAME_MAX:
-            raise InvalidParameter("name", f"name must be at most {KEY_NAME_MAX} characters")
+        """A new key, shown once. ``created_by``: the API key asking (an operator's command
+        passes none); ``limit``: the most active keys the team may hold."""
+        label = clean_key_name(name, kind)
+        if created_by is not None:
+            check_may_create(created_by.mode, mode)
         new = generate_key(kind, mode)
         record = key_record(team_id, new, label, self._clock)
-        await self._store.insert_key(record)
+        if not await self._store.insert_key(record, max_active=limit):
+            raise InvalidParameter(
+                None,
+                f"This team already has {limit} active API keys, the most allowed "
+                "(CSTAR_MAX_KEYS_PER_TEAM): revoke one before creating another",
+            )
         return record, new.raw
 
     async def list(self, team_id: str, page: PageRequest) -> Page[ApiKey]:

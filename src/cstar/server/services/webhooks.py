@@ -53,7 +53,11 @@ class WebhookService:
         self._clock = clock
         self._dev = dev
 
-    async def create(self, team_id: str, draft: WebhookDraft) -> WithSecret:
+    async def create(
+        self, team_id: str, draft: WebhookDraft, *, limit: int | None = None
+    ) -> WithSecret:
+        """A new webhook and its signing secret; ``limit``: the most webhooks the team may
+        have."""
         name = rules.clean_name(draft.name)
         url = rules.clean_url(draft.url, dev=self._dev)
         events = rules.clean_events(draft.events)
@@ -70,7 +74,12 @@ class WebhookService:
             created_at=now,
             updated_at=now,
         )
-        await self._store.insert_webhook(webhook)
+        if not await self._store.insert_webhook(webhook, max_per_team=limit):
+            raise InvalidParameter(
+                None,
+                f"This team already has {limit} webhooks, the most allowed "
+                "(CSTAR_MAX_WEBHOOKS_PER_TEAM): delete one before creating another",
+            )
         return WithSecret(webhook=webhook, secret=secret)
 
     async def get(self, team_id: str, webhook_id: str) -> Webhook:

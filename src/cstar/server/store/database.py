@@ -17,6 +17,9 @@ Driver errors leave as :class:`~cstar.server.store.contract.StoreError`.
 from __future__ import annotations
 
 import asyncio
+import logging
+import os
+import stat
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -34,6 +37,7 @@ from cstar.server.store.contract import StoreError
 from cstar.server.store.group_commit import CLOSED_MESSAGE, GroupCommitWriter, store_error
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 _READERS = 4
 
@@ -93,6 +97,7 @@ class SqliteDatabase(Database):
 
     def __init__(self, path: str, *, synchronous: str = "FULL") -> None:
         self._synchronous = synchronous
+        create_private_file(path)
         url = f"sqlite:///{path}"
         options: dict[str, Any] = {"connect_args": {"check_same_thread": False}}
         self._writer_engine = create_engine(
@@ -160,6 +165,31 @@ class SqliteDatabase(Database):
         await loop.run_in_executor(None, self._writer.stop)
         await loop.run_in_executor(self._readers, self._reader_engine.dispose)
         self._readers.shutdown(wait=True)
+
+
+def create_private_file(path: str) -> None:
+    """Create the database file, empty and readable by its owner only (0600, like the master
+    key file), unless it exists. SQLite gives the ``-wal`` and ``-shm`` files it creates the
+    database file's permissions, so they are private too. An existing file keeps its mode (an
+    operator may have chosen it); a file others can read is worth a warning."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        try:
+            mode = stat.S_IMODE(os.stat(path).st_mode)
+        except OSError:
+            return
+        if mode & 0o077:
+            log.warning(
+                "database file %s is readable by others (mode %o); chmod 600 it and its -wal and "
+                "-shm files",
+                path,
+                mode,
+            )
+        return
+    except OSError:  # a missing directory, no permission: SQLite says so when it connects
+        return
+    os.close(fd)
 
 
 def _in_transaction(

@@ -117,9 +117,29 @@ class SqlStore(SqlBase):
             lambda conn: int(conn.scalar(sa.select(sa.func.count()).select_from(teams)) or 0)
         )
 
+    def _below(self, conn: Connection, team_id: str, count: sa.Select[Any], limit: int) -> bool:
+        """Whether ``count`` (rows of the team) is below ``limit``, inside a write transaction
+        that then inserts one more. Race-free: PostgreSQL serialises the team's inserts on a
+        lock of its row (as revocations do); SQLite's writer transactions never overlap."""
+        if self._pg:
+            conn.execute(sa.select(teams.c.id).where(teams.c.id == team_id).with_for_update())
+        return int(conn.scalar(count) or 0) < limit
+
     # -- API keys ----------------------------------------------------------------------------
-    async def insert_key(self, key: ApiKey) -> None:
-        await self._write(lambda conn: conn.execute(api_keys.insert().values(**_key_values(key))))
+    async def insert_key(self, key: ApiKey, *, max_active: int | None = None) -> bool:
+        active = (
+            sa.select(sa.func.count())
+            .select_from(api_keys)
+            .where(api_keys.c.team_id == key.team_id, api_keys.c.revoked_at.is_(None))
+        )
+
+        def work(conn: Connection) -> bool:
+            if max_active is not None and not self._below(conn, key.team_id, active, max_active):
+                return False
+            conn.execute(api_keys.insert().values(**_key_values(key)))
+            return True
+
+        return await self._write(work)
 
     async def find_key_by_hash(self, key_hash: str) -> ApiKey | None:
         def work(conn: Connection) -> ApiKey | None:
@@ -197,8 +217,18 @@ class SqlStore(SqlBase):
         )
 
     # -- webhooks ----------------------------------------------------------------------------
-    async def insert_webhook(self, webhook: Webhook) -> None:
-        def work(conn: Connection) -> None:
+    async def insert_webhook(self, webhook: Webhook, *, max_per_team: int | None = None) -> bool:
+        existing = (
+            sa.select(sa.func.count())
+            .select_from(webhooks)
+            .where(webhooks.c.team_id == webhook.team_id)
+        )
+
+        def work(conn: Connection) -> bool:
+            if max_per_team is not None and not self._below(
+                conn, webhook.team_id, existing, max_per_team
+            ):
+                return False
             conn.execute(
                 webhooks.insert().values(
                     id=webhook.id,
@@ -215,8 +245,9 @@ class SqlStore(SqlBase):
                 )
             )
             _replace_subscriptions(conn, webhook.team_id, webhook.id, webhook.events)
+            return True
 
-        await self._write(work)
+        return await self._write(work)
 
     async def get_webhook(self, team_id: str, webhook_id: str) -> Webhook | None:
         return await self._read(lambda conn: _get_webhook(conn, team_id, webhook_id))

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 from starlette.responses import Response
 
 from cstar import events
 from cstar.server.api import envelope, views
 from cstar.server.api.deps import ContainerDep, RequestIdDep, responses
+from cstar.server.api.routing import ApiRouter
 from cstar.server.api.schemas import EventTypeListEnvelope
 from cstar.server.domain.errors import InvalidParameter
 
-router = APIRouter(prefix="/api/v1", tags=["Events"])
+router = ApiRouter(prefix="/api/v1", tags=["Events"])
 
 
 @router.get(

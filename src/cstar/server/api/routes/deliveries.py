@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path
+from fastapi import Path
 from starlette.responses import Response
 
 from cstar.server.api import envelope, views
 from cstar.server.api.deps import ContainerDep, RequestIdDep, TeamId, responses
+from cstar.server.api.routing import ApiRouter
 from cstar.server.api.schemas import DeliveryDetailEnvelope, DeliveryEnvelope
 
-router = APIRouter(prefix="/api/v1/teams/{teamId}/deliveries", tags=["Deliveries"])
+router = ApiRouter(prefix="/api/v1/teams/{teamId}/deliveries", tags=["Deliveries"])
 
 DeliveryId = Annotated[str, Path(alias="deliveryId", description="The delivery ID (dlv_ prefix)")]
 

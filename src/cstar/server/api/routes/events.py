@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Body
+from fastapi import Body
 from starlette.responses import Response
 
 from cstar.server.api import envelope, views
 from cstar.server.api.deps import ContainerDep, RequestIdDep, TeamId, responses
+from cstar.server.api.routing import ApiRouter
 from cstar.server.api.schemas import PublishedEnvelope, PublishEvent
 
-router = APIRouter(prefix="/api/v1/teams/{teamId}/events", tags=["Events"])
+router = ApiRouter(prefix="/api/v1/teams/{teamId}/events", tags=["Events"])
 
 
 @router.post(

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
 from starlette.responses import Response
 
 from cstar import __version__
 from cstar.server.api import envelope
 from cstar.server.api.deps import ContainerDep, RequestIdDep
+from cstar.server.api.routing import ApiRouter
 from cstar.server.api.schemas import ErrorEnvelope, HealthEnvelope
 
-router = APIRouter(tags=["Operations"])
+router = ApiRouter(tags=["Operations"])
 
 
 @router.get(

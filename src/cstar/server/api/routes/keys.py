@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Path
+from fastapi import Body, Path
 from starlette.responses import Response
 
 from cstar.server.api import envelope, views
 from cstar.server.api.deps import ContainerDep, KeyDep, PageDep, RequestIdDep, TeamId, responses
+from cstar.server.api.routing import ApiRouter
 from cstar.server.api.schemas import KeyCreate, KeyCreatedEnvelope, KeyEnvelope, KeyListEnvelope
 from cstar.server.domain.models import KeyKind, KeyMode
 
-router = APIRouter(prefix="/api/v1/teams/{teamId}/keys", tags=["API keys"])
+router = ApiRouter(prefix="/api/v1/teams/{teamId}/keys", tags=["API keys"])
 
 KeyId = Annotated[str, Path(alias="keyId", description="The key ID (key_ prefix)")]
 
@@ -39,7 +40,11 @@ async def list_keys(team_id: TeamId, page: PageDep, c: ContainerDep, rid: Reques
     "",
     status_code=201,
     summary="Create API Key",
-    description="Create a secret or publishable key. The key is returned once: save it now.",
+    description=(
+        "Create a secret or publishable key. The key is returned once: save it now. A team "
+        "holds at most `CSTAR_MAX_KEYS_PER_TEAM` (100) active keys; a test-mode key cannot "
+        "create live-mode keys."
+    ),
     responses=responses(201, KeyCreatedEnvelope, "Key created", 400, 403, 413),
 )
 async def create_key(
@@ -51,7 +56,14 @@ async def create_key(
 ) -> Response:
     spec = body or KeyCreate()
     mode = KeyMode(spec.mode) if spec.mode else caller.mode
-    record, raw = await c.keys.create(team_id, kind=KeyKind(spec.type), mode=mode, name=spec.name)
+    record, raw = await c.keys.create(
+        team_id,
+        kind=KeyKind(spec.type),
+        mode=mode,
+        name=spec.name,
+        created_by=caller,
+        limit=c.settings.max_keys_per_team,
+    )
     return envelope.success({**views.api_key(record), "key": raw}, rid, status_code=201)
 
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 from starlette.responses import Response
 
 from cstar.server.api import envelope, views
 from cstar.server.api.deps import ContainerDep, RequestIdDep, TeamId, responses
+from cstar.server.api.routing import ApiRouter
 from cstar.server.api.schemas import RequestLogListEnvelope
 from cstar.server.domain.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from cstar.server.domain.request_logs import (
@@ -20,7 +21,7 @@ from cstar.server.domain.request_logs import (
     parse_status,
 )
 
-router = APIRouter(prefix="/api/v1/teams/{teamId}/logs", tags=["Request logs"])
+router = ApiRouter(prefix="/api/v1/teams/{teamId}/logs", tags=["Request logs"])
 
 
 @router.get(

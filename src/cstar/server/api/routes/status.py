@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import Depends, Request
 from starlette.responses import Response
 
 from cstar import __version__
@@ -12,9 +12,10 @@ from cstar.server.api import envelope, views
 from cstar.server.api.context import STATE_RATE_LIMIT
 from cstar.server.api.deps import ContainerDep, KeyDep, RequestIdDep, responses
 from cstar.server.api.ratelimit import Decision
+from cstar.server.api.routing import ApiRouter
 from cstar.server.api.schemas import StatusEnvelope
 
-router = APIRouter(prefix="/api/v1", tags=["Account"])
+router = ApiRouter(prefix="/api/v1", tags=["Account"])
 
 
 async def get_rate_limit(request: Request) -> Decision:

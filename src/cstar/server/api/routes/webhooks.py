@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Body, Query
+from fastapi import Body, Query
 from starlette.responses import Response
 
 from cstar.server.api import envelope, views
@@ -17,6 +17,7 @@ from cstar.server.api.deps import (
     WebhookId,
     responses,
 )
+from cstar.server.api.routing import ApiRouter
 from cstar.server.api.schemas import (
     DeletedEnvelope,
     DeliveryListEnvelope,
@@ -38,7 +39,7 @@ from cstar.server.domain.deliveries import DeliveryStatus
 from cstar.server.domain.errors import InvalidParameter
 from cstar.server.services.webhooks import WebhookDraft, WebhookUpdate
 
-router = APIRouter(prefix="/api/v1/teams/{teamId}/webhooks", tags=["Webhooks"])
+router = ApiRouter(prefix="/api/v1/teams/{teamId}/webhooks", tags=["Webhooks"])
 
 DeliveryStatusFilter = Literal["pending", "paused", "succeeded", "failed"]
 
@@ -72,7 +73,8 @@ async def list_webhooks(
     summary="Create Webhook",
     description=(
         "Create a new webhook subscription. The signing secret is returned once: save it "
-        "immediately. Requires a secret API key."
+        "immediately. Requires a secret API key. A team has at most "
+        "`CSTAR_MAX_WEBHOOKS_PER_TEAM` (100) webhooks."
     ),
     responses=responses(
         201, WebhookCreatedEnvelope, "Webhook created with signing secret", 400, 403, 413
@@ -84,6 +86,7 @@ async def create_webhook(
     created = await c.webhooks.create(
         team_id,
         WebhookDraft(name=body.name, url=body.url, events=body.events, is_active=body.is_active),
+        limit=c.settings.max_webhooks_per_team,
     )
     return envelope.success(
         views.webhook_with_secret(created.webhook, created.secret), rid, status_code=201
