@@ -840,12 +840,18 @@ async def test_duplicate_webhook_id_raises_store_error(container: Container) -> 
     team, _ = await new_team(store)
     webhook = make_webhook(box, team.id, events=("ticket.created",))
     await store.insert_webhook(webhook)
-    duplicate = dataclasses.replace(webhook, name="Duplicate", events=("article.*",))
+    duplicate = dataclasses.replace(
+        webhook, name="Duplicate named Hildegard", events=("article.*",)
+    )
 
     with pytest.raises(StoreError) as caught:
         await store.insert_webhook(duplicate)
     assert not isinstance(caught.value, SQLAlchemyError)
     assert isinstance(caught.value.__cause__, SQLAlchemyError)
+    # The message reaches the server's log: it names the statement, never the values bound to
+    # it (names, payloads, idempotency keys, ciphertexts).
+    assert "Hildegard" not in str(caught.value)
+    assert webhook.secret_ciphertext not in str(caught.value)
 
     # Nothing of the failed insert is left, and the store keeps working afterwards.
     assert await store.get_webhook(team.id, webhook.id) == webhook

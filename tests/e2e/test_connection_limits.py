@@ -142,7 +142,7 @@ def quick(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     )
     yield server
     assert server.stop() == 0, server.output
-    assert "Traceback" not in server.output
+    assert "Traceback" not in server.output, server.output
     assert " ERROR " not in server.output, server.output
 
 
@@ -152,7 +152,7 @@ def capped(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     server = serve(tmp_path_factory.mktemp("capped") / "s", CSTAR_MAX_CONNECTIONS="3")
     yield server
     assert server.stop() == 0, server.output
-    assert "Traceback" not in server.output
+    assert "Traceback" not in server.output, server.output
 
 
 def events_path(server: RunningServer) -> str:

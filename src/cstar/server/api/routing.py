@@ -17,6 +17,8 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.routing import APIRoute
+from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 from starlette.routing import Match
 from starlette.types import Scope
@@ -54,7 +56,13 @@ class ApiRoute(APIRoute):
 
         async def parse_strictly(request: Request) -> Response:
             strict = StrictJsonRequest(request.scope, request.receive)
-            if sends_json(strict) and await strict.body():
+            try:
+                body = await strict.body()
+            except ClientDisconnect:
+                # The client left before its body arrived: nobody reads the answer, but the
+                # request log gets one, as FastAPI's own handler would give it.
+                raise HTTPException(400, "Request body could not be read") from None
+            if sends_json(strict) and body:
                 # Parsed here, outside FastAPI's handler, so that a refusal reaches the error
                 # mapping as the domain error it is; FastAPI then reuses the parsed value.
                 await strict.json()

@@ -11,7 +11,8 @@ once for both databases, and run as one transaction:
   ``busy_timeout``. Readers use their own threads and connections (WAL).
 * PostgreSQL: with asyncpg, through ``AsyncConnection.run_sync``: asynchronous I/O, no threads.
 
-Driver errors leave as :class:`~cstar.server.store.contract.StoreError`.
+Driver errors leave as :class:`~cstar.server.store.contract.StoreError`, without the statement's
+parameters (payloads, names, idempotency keys), which would otherwise reach the server's log.
 """
 
 from __future__ import annotations
@@ -99,7 +100,10 @@ class SqliteDatabase(Database):
         self._synchronous = synchronous
         create_private_file(path)
         url = f"sqlite:///{path}"
-        options: dict[str, Any] = {"connect_args": {"check_same_thread": False}}
+        options: dict[str, Any] = {
+            "connect_args": {"check_same_thread": False},
+            "hide_parameters": True,
+        }
         self._writer_engine = create_engine(
             url, pool_size=1, max_overflow=0, pool_timeout=60, **options
         )
@@ -255,7 +259,11 @@ class PostgresDatabase(Database):
         # No pre-ping: it would add a round trip to every transaction. A connection that has
         # died fails its first statement; SQLAlchemy then discards it and the caller retries.
         self._engine: AsyncEngine = create_async_engine(
-            url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800
+            url,
+            pool_size=pool_size,
+            max_overflow=pool_size,
+            pool_recycle=1800,
+            hide_parameters=True,
         )
         self._disposed = False
 
