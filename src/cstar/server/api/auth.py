@@ -87,14 +87,7 @@ class AuthMiddleware:
             await response(scope, receive, send)
             return
         except StoreError:
-            response = envelope.error(
-                503,
-                type_="api_error",
-                code="service_unavailable",
-                message="The database is unavailable; try again shortly",
-                request_id=request_id_of(scope),
-                headers={"Retry-After": "5"},
-            )
+            response = envelope.unavailable(envelope.DATABASE_UNAVAILABLE, request_id_of(scope))
             await response(scope, receive, send)
             return
         state_of(scope)[STATE_API_KEY] = key

@@ -79,3 +79,28 @@ def error(
 
 def raw_headers(headers: Sequence[tuple[bytes, bytes]]) -> dict[str, str]:
     return {k.decode(): v.decode() for k, v in headers}
+
+
+DATABASE_UNAVAILABLE = "The database is unavailable; try again shortly"
+
+
+def unavailable(
+    message: str,
+    request_id: str,
+    *,
+    retry_after: int | None = 5,
+    headers: Mapping[str, str] | None = None,
+) -> EnvelopeResponse:
+    """503 ``api_error``/``service_unavailable``: the server cannot serve this now (its database
+    is away, it is full, it is stopping); ``Retry-After`` says when to try again."""
+    extra = dict(headers or {})
+    if retry_after is not None:
+        extra["Retry-After"] = str(retry_after)
+    return error(
+        503,
+        type_="api_error",
+        code="service_unavailable",
+        message=message,
+        request_id=request_id,
+        headers=extra or None,
+    )

@@ -235,14 +235,7 @@ def install(app: FastAPI) -> None:
 
     async def on_store(request: Request, exc: Exception) -> Response:
         log.error("database error on %s %s: %s", request.method, _shown(request), exc.__cause__)
-        return envelope.error(
-            503,
-            type_="api_error",
-            code="service_unavailable",
-            message="The database is unavailable; try again shortly",
-            request_id=request_id_of(request.scope),
-            headers={"Retry-After": "5"},
-        )
+        return envelope.unavailable(envelope.DATABASE_UNAVAILABLE, request_id_of(request.scope))
 
     async def on_bug(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error on %s %s", request.method, _shown(request))

@@ -47,16 +47,10 @@ def raw_error(
 async def over_capacity(scope: Scope, receive: Receive, send: Send) -> None:
     """The application of a connection opened beyond ``CSTAR_MAX_CONNECTIONS``: 503, then close."""
     request_id = new_request_id()
-    response = envelope.error(
-        503,
-        type_="api_error",
-        code="service_unavailable",
-        message="The server has as many connections open as it allows; try again shortly",
-        request_id=request_id,
-        headers={
-            "Retry-After": str(OVER_CAPACITY_RETRY_AFTER),
-            "Connection": "close",
-            "X-Request-Id": request_id,
-        },
+    response = envelope.unavailable(
+        "The server has as many connections open as it allows; try again shortly",
+        request_id,
+        retry_after=OVER_CAPACITY_RETRY_AFTER,
+        headers={"Connection": "close", "X-Request-Id": request_id},
     )
     await response(scope, receive, send)

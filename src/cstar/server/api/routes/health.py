@@ -28,12 +28,9 @@ router = ApiRouter(tags=["Operations"])
 )
 async def health(c: ContainerDep, rid: RequestIdDep) -> Response:
     if c.health.problem is not None:
-        return envelope.error(
-            503,
-            type_="api_error",
-            code="service_unavailable",
-            message=f"This server is stopping: {c.health.problem}",
-            request_id=rid,
+        # No Retry-After: this process will not recover; its replacement will answer.
+        return envelope.unavailable(
+            f"This server is stopping: {c.health.problem}", rid, retry_after=None
         )
     await c.store.ping()
     return envelope.success(
