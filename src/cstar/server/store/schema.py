@@ -260,3 +260,34 @@ request_logs = sa.Table(
     sa.Index(None, "team_id", "id"),
     sqlite_autoincrement=True,
 )
+
+
+#: The dashboard's sessions (migration 0009): found by the SHA-256 of the cookie's token.
+#: ``key_id`` is the key a session was opened with (revoking it ends the session); ``None`` for a
+#: session opened with an operator's one-time link.
+dashboard_sessions = sa.Table(
+    "dashboard_sessions",
+    metadata,
+    sa.Column("token_hash", sa.String(64), primary_key=True),
+    sa.Column(
+        "team_id", sa.String(36), sa.ForeignKey("teams.id", ondelete="CASCADE"), nullable=False
+    ),
+    sa.Column("key_id", sa.String(40), nullable=True),
+    sa.Column("csrf_token", sa.String(64), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("last_seen_at", UTCDateTime, nullable=False),
+    sa.Index(None, "last_seen_at"),
+)
+
+#: One-time dashboard sign-in links of ``cstar admin dashboard-link`` (migration 0009).
+dashboard_links = sa.Table(
+    "dashboard_links",
+    metadata,
+    sa.Column("token_hash", sa.String(64), primary_key=True),
+    sa.Column(
+        "team_id", sa.String(36), sa.ForeignKey("teams.id", ondelete="CASCADE"), nullable=False
+    ),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("expires_at", UTCDateTime, nullable=False),
+    sa.Column("used_at", UTCDateTime, nullable=True),
+)
