@@ -130,6 +130,32 @@ def create_key(
     )
 
 
+@app.command("dashboard-link")
+def dashboard_link(
+    team: str = typer.Option(..., "--team", help="Team id."),
+    base_url: str = typer.Option(
+        "http://127.0.0.1:8000",
+        "--base-url",
+        help="Where the server is reached (the link starts with it).",
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON only."),
+) -> None:
+    """Print a one-time dashboard sign-in link for a team (valid 15 minutes, single use)."""
+
+    async def work(c: Container) -> str:
+        if await c.store.get_team(team) is None:
+            raise fail(f"no team with id {team}")
+        return await c.dashboard_sessions.create_link(team)
+
+    token = with_container(work)
+    url = f"{base_url.rstrip('/')}/dashboard/sign-in/link/{token}"
+    _emit(
+        as_json,
+        {"teamId": team, "url": url, "expiresInSeconds": 900},
+        f"Sign-in link for team {team} (works once, for 15 minutes):\n  {url}",
+    )
+
+
 @app.command("migrate")
 def migrate() -> None:
     """Apply database migrations (the server also does this on start)."""

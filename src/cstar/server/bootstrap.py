@@ -21,6 +21,7 @@ from cstar.server.domain.clock import Clock, utc_now
 from cstar.server.health import ProcessHealth
 from cstar.server.realtime.hub import EventHub, StreamLimits
 from cstar.server.security.secretbox import SecretBox, load_or_create_key_file
+from cstar.server.services.dashboard_sessions import DashboardSessions
 from cstar.server.services.deliveries import DeliveryService
 from cstar.server.services.events import EventService
 from cstar.server.services.keys import KeyService
@@ -29,6 +30,7 @@ from cstar.server.services.teams import CreatedTeam, TeamService
 from cstar.server.services.webhooks import WebhookService
 from cstar.server.store import migrate
 from cstar.server.store.contract import StoreError
+from cstar.server.store.dashboard_sessions import SqlDashboardStore
 from cstar.server.store.database import Database, open_database
 from cstar.server.store.deliveries import EVENTS_CHANNEL, SqlDeliveryStore
 from cstar.server.store.event_log import SqlEventLog
@@ -71,6 +73,8 @@ class Container:
     request_log_store: SqlRequestLogStore
     #: Buffers this process's API requests and writes them in batches in the background.
     request_log: RequestLogRecorder
+    #: The dashboard's sign-in and sessions.
+    dashboard_sessions: DashboardSessions
     #: The team created on the very first start (its keys are printed once), else None.
     bootstrap_team: CreatedTeam | None = None
     #: Set when a part of this process (the dispatcher) has died: ``/healthz`` says so.
@@ -190,6 +194,7 @@ async def open_container(
         cleanup.push_async_callback(streams.close)
         request_log = RequestLogRecorder(request_log_store)
         cleanup.push_async_callback(request_log.aclose)
+        keys = KeyService(store, clock, on_revoked=streams.end_key)
         container = Container(
             settings=settings,
             clock=clock,
@@ -202,7 +207,7 @@ async def open_container(
             published=published,
             policy=RetryPolicy(settings.retry_schedule),
             teams=TeamService(store, clock),
-            keys=KeyService(store, clock, on_revoked=streams.end_key),
+            keys=keys,
             webhooks=webhooks,
             events=events,
             deliveries=DeliveryService(delivery_store, webhooks, events, sender, waker, clock),
@@ -211,6 +216,7 @@ async def open_container(
             streams=streams,
             request_log_store=request_log_store,
             request_log=request_log,
+            dashboard_sessions=DashboardSessions(SqlDashboardStore(database), keys, clock),
         )
         if bootstrap:
             try:

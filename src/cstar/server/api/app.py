@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import Depends, FastAPI
 from fastapi.routing import APIRoute
 from starlette.middleware import Middleware
+from starlette.responses import RedirectResponse
 from starlette.types import Scope
 
 from cstar import __version__
@@ -31,6 +32,7 @@ from cstar.server.api.routes import (
 )
 from cstar.server.bootstrap import Container, open_container
 from cstar.server.config import Settings
+from cstar.server.dashboard.app import create_dashboard
 from cstar.server.domain.clock import Clock
 from cstar.server.http.body_deadline import BodyDeadlineMiddleware
 from cstar.server.services.request_log import RequestLogRecorder
@@ -91,6 +93,17 @@ def create_app(settings: Settings, *, container: Container | None = None) -> Fas
     if container is not None:
         app.state.container = container
     errors.install(app)
+
+    def current_container() -> Container:
+        container: Container = app.state.container
+        return container
+
+    app.mount("/dashboard", create_dashboard(current_container))
+
+    @app.get("/", include_in_schema=False)
+    async def root() -> RedirectResponse:
+        return RedirectResponse("/dashboard", status_code=307)
+
     for module in (webhooks, deliveries, events, stream, keys, logs, catalog, status, health):
         app.include_router(module.router)
 

@@ -12,6 +12,7 @@ from datetime import datetime
 from enum import Enum
 from typing import Protocol
 
+from cstar.server.domain.dashboard import DashboardSession
 from cstar.server.domain.deliveries import Attempt, Delivery, DeliveryStatus, Event
 from cstar.server.domain.models import ApiKey, KeyKind, Team, Webhook
 from cstar.server.domain.pagination import Page, PageRequest
@@ -303,4 +304,31 @@ class RequestLogStore(Protocol):
 
     async def purge(self, *, before: datetime) -> int:
         """Delete entries created before ``before``; how many. Ids are never handed out again."""
+        ...
+
+
+# -- the dashboard's sessions -------------------------------------------------------------------
+
+
+class DashboardStore(Protocol):
+    async def insert_session(self, session: DashboardSession) -> None: ...
+
+    async def find_session(self, token_hash: str) -> DashboardSession | None:
+        """The session, unless the key it was opened with has been revoked since."""
+        ...
+
+    async def touch_session(self, token_hash: str, now: datetime) -> None: ...
+
+    async def delete_session(self, token_hash: str) -> None: ...
+
+    async def purge_sessions(self, *, idle_since: datetime) -> int:
+        """Delete sessions idle since before ``idle_since``, and expired sign-in links."""
+        ...
+
+    async def insert_link(
+        self, token_hash: str, team_id: str, *, now: datetime, expires_at: datetime
+    ) -> None: ...
+
+    async def use_link(self, token_hash: str, now: datetime) -> str | None:
+        """Use a link once: its team if it was unused and unexpired, else ``None``."""
         ...
