@@ -7,7 +7,6 @@ PostgreSQL is not optional: the suite fails when 127.0.0.1:5432 cannot be reache
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -20,7 +19,7 @@ from cstar.server.api.app import create_app
 from cstar.server.bootstrap import Container, open_container
 from cstar.server.config import Settings
 from cstar.server.services.teams import CreatedTeam
-from tests.postgres import fresh_database
+from tests.postgres import fresh_database, run_apart
 from tests.receiver import HungEndpoint, Receiver
 
 BACKENDS = ["sqlite", "postgres"]
@@ -60,7 +59,7 @@ def database_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -
         yield f"sqlite:///{tmp_path / 'cstar.db'}"
         return
     url = request.getfixturevalue("pg_database")
-    asyncio.run(_truncate(url))
+    run_apart(_truncate(url))
     yield url
 
 

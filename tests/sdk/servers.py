@@ -55,6 +55,10 @@ class ThreadedReceiver:
 
         self._run(plan())
 
+    def received(self, path: str | None = None) -> list[Received]:
+        """What has arrived so far (from any thread)."""
+        return list(self._receiver.received(path))
+
     async def wait_for(self, count: int, path: str, *, timeout: float = 15.0) -> list[Received]:
         waiting = functools.partial(self._receiver.wait_for, count, path, timeout=timeout)
         future = asyncio.run_coroutine_threadsafe(waiting(), self._loop)

@@ -18,6 +18,8 @@ _SERVER_MODULES = (
     "asyncpg",
     "aiohttp",
     "cryptography",
+    "jinja2",
+    "multipart",
 )
 
 
