@@ -109,7 +109,7 @@ async def _render_logs(
             "recover_error": recover_error,
             "refresh_ms": REFRESH_MS,
         },
-        status_code=status_code,
+        status_code=400 if context["error"] else status_code,
     )
 
 
