@@ -196,3 +196,31 @@ def test_a_new_user_walks_the_whole_dashboard(
     assert watched.errors == []
     assert watched.dialogs == []
     api.close()
+
+
+def test_hostile_names_show_as_text_and_other_teams_are_not_found(
+    server: RunningServer, watched: Watched, axe_source: str
+) -> None:
+    boot = server.bootstrap
+    assert boot is not None
+    page = watched.page
+    hostile = "<img src=x onerror=alert(1)><script>alert(2)</script>"
+    with httpx.Client(
+        base_url=server.base_url, headers={"Authorization": f"Bearer {boot.secret_key}"}
+    ) as api:
+        made = api.post(
+            f"/api/v1/teams/{boot.team_id}/webhooks",
+            json={"name": hostile, "url": "https://example.com/x", "events": "*"},
+        )
+        assert made.status_code == 201, made.text
+    page.goto(HOME)
+    sign_in(page, boot.secret_key)
+    expect(page.get_by_role("link", name=hostile)).to_be_visible()
+    page.get_by_role("link", name=hostile).click()
+    expect(page.get_by_role("heading", name=hostile)).to_be_visible()
+    check_page(page, axe_source, "hostile-name")
+    # A webhook id that is not this team's: the 404 page, not another team's data.
+    page.goto(f"{HOME}/whk_00000000000000000000")
+    expect(page.get_by_role("heading", name="Not found")).to_be_visible()
+    assert watched.dialogs == []
+    assert watched.errors == []
