@@ -17,6 +17,7 @@ from cstar.server.domain.deliveries import Attempt, Delivery, DeliveryStatus, Ev
 from cstar.server.domain.models import ApiKey, KeyKind, Team, Webhook
 from cstar.server.domain.pagination import Page, PageRequest
 from cstar.server.domain.request_logs import RequestLogEntry, RequestLogPage, RequestLogQuery
+from cstar.server.domain.stats import HourlyStats
 
 
 class StoreError(Exception):
@@ -260,7 +261,8 @@ class DeliveryStore(Protocol):
 
     async def purge(self, *, completed_before: datetime, idempotency_before: datetime) -> int:
         """Delete completed deliveries (and their attempts), and then events with no
-        delivery left, older than the cut-offs. Pending deliveries are never deleted."""
+        delivery left, older than the cut-offs, and the delivery statistics of the hours that
+        ended before ``completed_before``. Pending deliveries are never deleted."""
         ...
 
     # -- reading and re-queueing -------------------------------------------------------------
@@ -273,6 +275,16 @@ class DeliveryStore(Protocol):
     ) -> Page[Delivery]: ...
 
     async def list_attempts(self, delivery_id: str) -> list[Attempt]: ...
+
+    async def hourly_stats(
+        self, team_id: str, webhook_ids: Sequence[str], *, since: datetime
+    ) -> list[HourlyStats]:
+        """The recorded attempts of the team's webhooks among ``webhook_ids``, per webhook and
+        UTC hour, from the hour of ``since`` on; ordered by webhook id (as Python orders
+        strings), then hour. Hours without attempts have no row (``domain.stats.fill_hours``
+        adds them). Test sends are not counted. One indexed read: its cost is the hours
+        returned, not the attempts."""
+        ...
 
     async def requeue(self, team_id: str, delivery_id: str, now: datetime) -> Delivery | None:
         """Due again now with a fresh retry schedule (paused if its webhook is inactive)."""

@@ -19,6 +19,7 @@ from sqlalchemy.engine import Connection
 
 from cstar.server.domain.deliveries import Attempt, Delivery, DeliveryStatus, Event
 from cstar.server.domain.pagination import Page, PageRequest
+from cstar.server.domain.stats import HourlyStats, hour_of
 from cstar.server.store.base import SqlBase
 from cstar.server.store.contract import (
     AttemptOutcome,
@@ -33,9 +34,11 @@ from cstar.server.store.contract import (
 from cstar.server.store.database import Database, PostgresDatabase
 from cstar.server.store.hotpath import PostgresHotPath, SqliteHotPath
 from cstar.server.store.schema import (
+    LATENCY_COLUMNS,
     UTCDateTime,
     deliveries,
     delivery_attempts,
+    delivery_stats,
     events,
     idempotency_keys,
     webhook_subscriptions,
@@ -454,9 +457,46 @@ class SqlDeliveryStore(SqlBase):
                 idempotency_keys.delete().where(idempotency_keys.c.created_at < idempotency_before)
             )
         )
+        await self._purge_stats(before=completed_before)
         return removed
 
+    async def _purge_stats(self, *, before: datetime) -> None:
+        """Delete the statistics of the hours that ended before ``before``, in chunks (by the
+        hour index), so that SQLite's one writer is never held long."""
+        key = sa.tuple_(delivery_stats.c.webhook_id, delivery_stats.c.hour)
+        old = (
+            sa.select(delivery_stats.c.webhook_id, delivery_stats.c.hour)
+            .where(delivery_stats.c.hour < hour_of(before))
+            .limit(_PURGE_CHUNK)
+        )
+        statement = delivery_stats.delete().where(key.in_(old))
+        while True:
+            deleted = await self._write(lambda conn: int(conn.execute(statement).rowcount))
+            if deleted < _PURGE_CHUNK:
+                return
+
     # -- reading and re-queueing -------------------------------------------------------------
+    async def hourly_stats(
+        self, team_id: str, webhook_ids: Sequence[str], *, since: datetime
+    ) -> list[HourlyStats]:
+        ids = sorted(set(webhook_ids))
+        if not ids:
+            return []
+        # One range of the primary key (webhook_id, hour) per webhook: the hours, never the
+        # attempts. The join keeps other teams' webhooks out. Sorted here rather than by the
+        # database, whose collation may order ids differently from one server to another.
+        query = (
+            sa.select(delivery_stats)
+            .join(webhooks, webhooks.c.id == delivery_stats.c.webhook_id)
+            .where(
+                webhooks.c.team_id == team_id,
+                delivery_stats.c.webhook_id.in_(ids),
+                delivery_stats.c.hour >= hour_of(since),
+            )
+        )
+        rows = await self._read(lambda conn: [_stats_from_row(row) for row in conn.execute(query)])
+        return sorted(rows, key=lambda row: (row.webhook_id, row.hour))
+
     async def get_event(self, team_id: str, event_id: str) -> Event | None:
         return await self._read(lambda conn: _get_event(conn, team_id, event_id))
 
@@ -708,6 +748,17 @@ def _delivery_from_row(row: sa.Row[Any]) -> Delivery:
         created_at=row.created_at,
         updated_at=row.updated_at,
         completed_at=row.completed_at,
+    )
+
+
+def _stats_from_row(row: sa.Row[Any]) -> HourlyStats:
+    return HourlyStats(
+        webhook_id=row.webhook_id,
+        hour=row.hour,
+        succeeded=row.succeeded,
+        retrying=row.retrying,
+        failed=row.failed,
+        latency=tuple(row._mapping[name] for name in LATENCY_COLUMNS),
     )
 
 

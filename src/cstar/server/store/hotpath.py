@@ -6,9 +6,12 @@ itself (see ``bench/README.md``). So they are plain SQL run through the driver:
 
 * SQLite: ``executemany`` loops in C over prepared tuples, the cycle inline on the event loop
   (see ``SqliteDatabase.write_short``);
-* PostgreSQL: the cycle is one call of the ``cstar_cycle`` function (migration 0004): recording
-  over ``unnest(...)`` arrays and a claim that locks with ``FOR UPDATE SKIP LOCKED``, in one
-  round trip however many rows.
+* PostgreSQL: the cycle is one call of the ``cstar_cycle`` function (migration 0004, now
+  0010): recording over ``unnest(...)`` arrays and a claim that locks with ``FOR UPDATE SKIP
+  LOCKED``, in one round trip however many rows.
+
+Recording adds each batch to ``delivery_stats`` too (attempts per webhook and UTC hour, by
+outcome and latency bucket): summed here first, one upsert per cycle, in the same transaction.
 
 They read and write the same columns, in the same formats, as the SQLAlchemy layer; the
 contract and delivery suites run every path on both databases.
@@ -27,6 +30,7 @@ import orjson
 from sqlalchemy.engine import Connection
 
 from cstar.server.domain.deliveries import Attempt, DeliveryStatus, Event
+from cstar.server.domain.stats import LATENCY_BUCKETS, hour_of, latency_bucket
 from cstar.server.store.contract import AttemptOutcome, ClaimedDelivery, ClaimRequest
 
 #: A claim chooses from this many times ``limit`` of the oldest due deliveries (the window);
@@ -124,6 +128,31 @@ def health_rows(outcomes: Sequence[AttemptOutcome]) -> list[tuple[Any, ...]]:
     return rows
 
 
+def stats_rows(outcomes: Sequence[AttemptOutcome]) -> list[tuple[Any, ...]]:
+    """A batch's attempts summed per webhook and UTC hour of their start, sorted by (webhook,
+    hour): the lock order, after the webhook rows.
+
+    ``(webhook_id, hour, succeeded, retrying, failed, *latency)``, the latency counts in the
+    order of ``LATENCY_BOUNDS_MS`` then "above"; ``retrying`` is a failure whose delivery
+    will be tried again, ``failed`` one after which it failed for good.
+    """
+    sums: dict[tuple[str, datetime], list[int]] = {}
+    for outcome in outcomes:
+        attempt = outcome.attempt
+        key = (attempt.webhook_id, hour_of(attempt.started_at))
+        counts = sums.get(key)
+        if counts is None:
+            counts = sums[key] = [0] * (3 + LATENCY_BUCKETS)
+        if attempt.success:
+            counts[0] += 1
+        elif outcome.status is DeliveryStatus.FAILED:
+            counts[2] += 1
+        else:
+            counts[1] += 1
+        counts[3 + latency_bucket(attempt.duration_ms)] += 1
+    return [(webhook_id, hour, *counts) for (webhook_id, hour), counts in sorted(sums.items())]
+
+
 def _sqlite(conn: Connection) -> sqlite3.Connection:
     """The driver connection under SQLAlchemy's, inside the same transaction."""
     raw = conn.connection.dbapi_connection
@@ -203,6 +232,29 @@ class SqliteHotPath:
             lease_until = NULL, leased_by = NULL, last_status_code = ?, last_error = ?,
             updated_at = ?, completed_at = ?
         WHERE id = ? AND leased_by = ?
+    """
+    #: A batch's share of each (webhook, hour)'s statistics (``stats_rows``), added.
+    _STATS = """
+        INSERT INTO delivery_stats (webhook_id, hour, succeeded, retrying, failed,
+            latency_le_10ms, latency_le_25ms, latency_le_50ms, latency_le_100ms,
+            latency_le_250ms, latency_le_500ms, latency_le_1000ms, latency_le_2500ms,
+            latency_le_5000ms, latency_le_10000ms, latency_over_10000ms)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+        ON CONFLICT (webhook_id, hour) DO UPDATE SET
+            succeeded = succeeded + excluded.succeeded,
+            retrying = retrying + excluded.retrying,
+            failed = failed + excluded.failed,
+            latency_le_10ms = latency_le_10ms + excluded.latency_le_10ms,
+            latency_le_25ms = latency_le_25ms + excluded.latency_le_25ms,
+            latency_le_50ms = latency_le_50ms + excluded.latency_le_50ms,
+            latency_le_100ms = latency_le_100ms + excluded.latency_le_100ms,
+            latency_le_250ms = latency_le_250ms + excluded.latency_le_250ms,
+            latency_le_500ms = latency_le_500ms + excluded.latency_le_500ms,
+            latency_le_1000ms = latency_le_1000ms + excluded.latency_le_1000ms,
+            latency_le_2500ms = latency_le_2500ms + excluded.latency_le_2500ms,
+            latency_le_5000ms = latency_le_5000ms + excluded.latency_le_5000ms,
+            latency_le_10000ms = latency_le_10000ms + excluded.latency_le_10000ms,
+            latency_over_10000ms = latency_over_10000ms + excluded.latency_over_10000ms
     """
     #: The earliest delivery not yet due. What is due and was not claimed waits for room (a
     #: finishing send pokes the dispatcher) or for another worker's lease.
@@ -387,6 +439,10 @@ class SqliteHotPath:
             )
         raw.executemany(self._ATTEMPTS, attempts)
         raw.executemany(self._DELIVERIES, updates)
+        raw.executemany(
+            self._STATS,
+            [(w, sqlite_time(hour), *counts) for w, hour, *counts in stats_rows(outcomes)],
+        )
 
     def next_due(self, conn: Connection, now: datetime) -> datetime | None:
         row = _sqlite(conn).execute(self._NEXT_DUE, (sqlite_time(now),)).fetchone()
@@ -461,7 +517,8 @@ class PostgresHotPath:
         SELECT * FROM cstar_cycle(
             $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
             $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33, $34,
-            $35, $36
+            $35, $36, $37, $38, $39, $40, $41, $42, $43, $44, $45, $46, $47, $48, $49, $50,
+            $51, $52
         )
     """
 
@@ -476,10 +533,16 @@ class PostgresHotPath:
         gone_reason: str,
         disable_before: datetime,
     ) -> PgCycle:
-        """Record and claim in one call of ``cstar_cycle`` (migration 0008): one round trip,
+        """Record and claim in one call of ``cstar_cycle`` (migration 0010): one round trip,
         one transaction."""
         health = health_rows(outcomes)
         h = [list(c) for c in zip(*health, strict=True)] if health else [[] for _ in range(9)]
+        stats = stats_rows(outcomes)
+        s = (
+            [list(c) for c in zip(*stats, strict=True)]
+            if stats
+            else [[] for _ in range(5 + LATENCY_BUCKETS)]
+        )
         attempts = [o.attempt for o in outcomes]
         busy = dict(claim.busy) if claim is not None else {}
         rows = conn.exec_driver_sql(
@@ -499,6 +562,7 @@ class PostgresHotPath:
                 [a.url for a in attempts],
                 [orjson.dumps(a.request_headers).decode() for a in attempts],
                 [a.response_body for a in attempts],
+                *s,
                 [o.status.value for o in outcomes],
                 [o.retry_index for o in outcomes],
                 [o.next_attempt_at for o in outcomes],

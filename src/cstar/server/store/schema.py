@@ -291,3 +291,42 @@ dashboard_links = sa.Table(
     sa.Column("expires_at", UTCDateTime, nullable=False),
     sa.Column("used_at", UTCDateTime, nullable=True),
 )
+
+#: The latency histogram's columns of ``delivery_stats``, one per bucket of
+#: ``cstar.server.domain.stats.LATENCY_BOUNDS_MS`` (attempts that took at most that many
+#: milliseconds, and more than the bound before), then one for everything above 10 s.
+LATENCY_COLUMNS: tuple[str, ...] = (
+    "latency_le_10ms",
+    "latency_le_25ms",
+    "latency_le_50ms",
+    "latency_le_100ms",
+    "latency_le_250ms",
+    "latency_le_500ms",
+    "latency_le_1000ms",
+    "latency_le_2500ms",
+    "latency_le_5000ms",
+    "latency_le_10000ms",
+    "latency_over_10000ms",
+)
+
+#: Recorded attempts per webhook and UTC hour (migration 0010), added to by the dispatcher's
+#: cycle in the transaction that records them: charts read hours, never attempts. ``retrying``
+#: counts failed attempts that will be retried, ``failed`` those after which the delivery
+#: failed for good. Rows older than the log retention are purged.
+delivery_stats = sa.Table(
+    "delivery_stats",
+    metadata,
+    sa.Column(
+        "webhook_id",
+        sa.String(40),
+        sa.ForeignKey("webhooks.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("hour", UTCDateTime, primary_key=True),
+    sa.Column("succeeded", sa.Integer, nullable=False),
+    sa.Column("retrying", sa.Integer, nullable=False),
+    sa.Column("failed", sa.Integer, nullable=False),
+    *(sa.Column(name, sa.Integer, nullable=False) for name in LATENCY_COLUMNS),
+    #: The purge deletes by hour alone.
+    sa.Index(None, "hour"),
+)
