@@ -18,12 +18,12 @@ def run(*command: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_ruff_lint() -> None:
-    result = run(str(BIN / "ruff"), "check", "src", "tests", "bench", "spec")
+    result = run(str(BIN / "ruff"), "check", "src", "tests", "bench", "spec", "docs")
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_ruff_format() -> None:
-    result = run(str(BIN / "ruff"), "format", "--check", "src", "tests", "bench", "spec")
+    result = run(str(BIN / "ruff"), "format", "--check", "src", "tests", "bench", "spec", "docs")
     assert result.returncode == 0, result.stdout + result.stderr
 
 

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 from starlette.responses import RedirectResponse, Response
 
 from cstar import events as catalog
-from cstar.server.dashboard import forms
+from cstar.server.dashboard import activity, forms
 from cstar.server.dashboard.security import HOME
 from cstar.server.dashboard.templating import render
 from cstar.server.dashboard.visit import FormDep, Visit, VisitDep
@@ -73,7 +73,8 @@ async def webhooks_page(
         active=None,
         page=PageRequest(limit=PAGE_SIZE, after=Cursor.decode(cursor) if cursor else None),
     )
-    rows = [{"webhook": w, "state": state_of(w), "sparkline": None} for w in page.items]
+    lines = await activity.sparklines(visit.container, visit.team_id, [w.id for w in page.items])
+    rows = [{"webhook": w, "state": state_of(w), "sparkline": lines[w.id]} for w in page.items]
     return render(
         "webhooks.html",
         {
@@ -155,7 +156,7 @@ async def _settings_page(
             "grace_periods": forms.GRACE_PERIODS,
             "notice": notice,
             "test": test,
-            "charts": [],
+            "charts": await activity.webhook_charts(visit.container, visit.team_id, webhook.id),
         },
         status_code=status_code,
     )
