@@ -3,8 +3,9 @@
     .venv/bin/python bench/dashboard.py          # both: 1,000 webhooks, 1,000,000 deliveries
     .venv/bin/python bench/dashboard.py --backend sqlite --deliveries 200000
 
-The team gets ``--webhooks`` webhooks, and one of them ``--deliveries`` deliveries over 30 days
-(95 % succeeded, 3 % failed, 2 % pending), written in bulk. Each page is then requested
+The team gets ``--webhooks`` webhooks, one of them ``--deliveries`` deliveries over 30 days
+(95 % succeeded, 3 % failed, 2 % pending), and every one of them 7 days of hourly statistics
+(what the charts read), written in bulk. Each page is then requested
 ``--requests`` times through the ASGI app in this process, signed in: what is timed is the
 server's work (routing, session, queries, rendering), not a network. Pages: the webhooks list
 (first page, and a page 15 cursors deep), the big webhook's settings page (with its charts), its
@@ -22,7 +23,7 @@ import statistics
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import asyncpg
@@ -34,7 +35,9 @@ from cstar.server.api.app import create_app
 from cstar.server.bootstrap import Container, open_container
 from cstar.server.config import Settings
 from cstar.server.domain.clock import utc_now
+from cstar.server.domain.stats import hour_of
 from cstar.server.services.webhooks import WebhookDraft
+from cstar.server.store.schema import LATENCY_COLUMNS, delivery_stats
 
 PG_ADMIN = os.environ.get("CSTAR_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
 HOME = "/dashboard/settings/integrations/webhooks"
@@ -52,7 +55,7 @@ async def _pg_admin(sql: str) -> None:
 async def populate(node: Container, webhooks: int, deliveries: int) -> tuple[str, str, str]:
     """The team, its secret key and the webhook that holds every delivery."""
     team = await node.teams.create_team("Benchmark")
-    big = ""
+    ids: list[str] = []
     for i in range(webhooks):
         made = await node.webhooks.create(
             team.team.id,
@@ -60,7 +63,8 @@ async def populate(node: Container, webhooks: int, deliveries: int) -> tuple[str
                 name=f"Endpoint {i:04d}", url=f"https://hooks{i}.example.com/in", events="*"
             ),
         )
-        big = big or made.webhook.id
+        ids.append(made.webhook.id)
+    big = ids[0]
     events = max(1, deliveries // 1000)
     now = utc_now()
     start = now - timedelta(days=30)
@@ -99,7 +103,28 @@ async def populate(node: Container, webhooks: int, deliveries: int) -> tuple[str
     ]
     for statement in statements:
         await node.database.write(lambda c, s=statement: c.execute(sa.text(s), params))
-    return team.team.id, team.secret_key, big
+    await node.database.write(
+        lambda c: c.execute(delivery_stats.insert(), _week_of_stats(ids, now))
+    )
+    return team.team.id, team.secret_key, ids[0]
+
+
+def _week_of_stats(webhook_ids: list[str], now: datetime) -> list[dict[str, object]]:
+    """Seven days of hourly statistics for every webhook: what a busy team's charts read."""
+    top = hour_of(now)
+    rows = []
+    for webhook_id in webhook_ids:
+        for back in range(7 * 24):
+            row: dict[str, object] = {
+                "webhook_id": webhook_id,
+                "hour": top - timedelta(hours=back),
+                "succeeded": 950,
+                "retrying": 30,
+                "failed": 20,
+            }
+            row.update({name: 1000 // len(LATENCY_COLUMNS) for name in LATENCY_COLUMNS})
+            rows.append(row)
+    return rows
 
 
 def _series(pg: bool, bound: str) -> str:
