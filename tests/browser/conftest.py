@@ -39,8 +39,11 @@ def _missing(what: str, how: str) -> None:
     pytest.skip(f"{what} is not installed ({how})")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
+    """One Chromium per test module. Playwright's sync API keeps an event loop marked running on
+    the main thread while it is open, so it must be closed before the next module's tests call
+    ``asyncio.run`` (a session-wide browser broke every later test that did)."""
     if not CHROMIUM.exists():
         _missing("Chromium", "apt-get install -y chromium")
     with sync_playwright() as playwright:
