@@ -21,6 +21,7 @@ from cstar.server.domain.deliveries import Attempt, Delivery, DeliveryStatus, Ev
 from cstar.server.domain.pagination import Page, PageRequest
 from cstar.server.domain.stats import HourlyStats, hour_of
 from cstar.server.store.base import SqlBase
+from cstar.server.store.batching import Batcher
 from cstar.server.store.contract import (
     AttemptOutcome,
     ClaimedDelivery,
@@ -55,6 +56,9 @@ _STALE_ROUNDS = 3
 
 GONE_REASON = "The endpoint answered 410 Gone"
 
+#: An event to publish, the subscription patterns it matches, and the moment it is queued.
+_Publish = tuple[Event, Sequence[str], datetime]
+
 
 def failing_reason(since: datetime) -> str:
     return f"Every delivery has failed since {since.isoformat(timespec='seconds')}"
@@ -69,6 +73,16 @@ class SqlDeliveryStore(SqlBase):
         super().__init__(database)
         self._sqlite = SqliteHotPath()
         self._postgres = PostgresHotPath()
+        #: PostgreSQL: publishes without an idempotency key share transactions (SQLite's writer
+        #: thread already groups its commits).
+        self._publishes: Batcher[_Publish, PublishOutcome] = Batcher(
+            self._publish_many, self._publish_one
+        )
+
+    @property
+    def publish_batches(self) -> Batcher[_Publish, PublishOutcome]:
+        """PostgreSQL's publish batcher, for its counters (tests and benchmarks)."""
+        return self._publishes
 
     # -- publishing --------------------------------------------------------------------------
     async def publish(
@@ -81,17 +95,10 @@ class SqlDeliveryStore(SqlBase):
         now: datetime,
     ) -> PublishOutcome:
         if idempotency_key is None:
-            hot: SqliteHotPath | PostgresHotPath = self._postgres if self._pg else self._sqlite
-
-            def plain(conn: Connection) -> PublishOutcome:
-                queued = hot.publish(conn, event, patterns, now)
-                return PublishOutcome(
-                    event=event,
-                    queued=[QueuedDelivery(d, w) for d, w in queued],
-                    replayed=False,
-                )
-
-            return await self._write(plain)
+            item = (event, patterns, now)
+            if self._pg:
+                return await self._publishes.submit(item)
+            return await self._publish_one(item)
 
         def work(conn: Connection) -> PublishOutcome:
             if idempotency_key is not None:
@@ -117,6 +124,30 @@ class SqlDeliveryStore(SqlBase):
             if replay is None:  # pragma: no cover - the winner committed before we got here
                 raise
             return replay
+
+    async def _publish_one(self, item: _Publish) -> PublishOutcome:
+        event, patterns, now = item
+        hot: SqliteHotPath | PostgresHotPath = self._postgres if self._pg else self._sqlite
+
+        def plain(conn: Connection) -> PublishOutcome:
+            queued = hot.publish(conn, event, patterns, now)
+            return PublishOutcome(
+                event=event, queued=[QueuedDelivery(d, w) for d, w in queued], replayed=False
+            )
+
+        return await self._write(plain)
+
+    async def _publish_many(self, items: Sequence[_Publish]) -> list[PublishOutcome]:
+        def work(conn: Connection) -> list[PublishOutcome]:
+            queued = self._postgres.publish_many(conn, items)
+            return [
+                PublishOutcome(
+                    event=event, queued=[QueuedDelivery(d, w) for d, w in each], replayed=False
+                )
+                for (event, _, _), each in zip(items, queued, strict=True)
+            ]
+
+        return await self._write(work)
 
     def _claim_key(self, conn: Connection, event: Event, key: str, since: datetime) -> None:
         """Record the key for this event; a stale key (older than ``since``) is replaced."""

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import queue
+import sqlite3
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -157,7 +158,9 @@ class GroupCommitWriter:
 
 
 def _as_store_error(exc: Exception) -> Exception:
-    if not isinstance(exc, SQLAlchemyError):
+    """A database error as the contract's StoreError: SQLAlchemy's, and the driver's own from
+    the statements run on the raw connection (``hotpath.py``), the same as on PostgreSQL."""
+    if not isinstance(exc, SQLAlchemyError | sqlite3.Error):
         return exc
     error = store_error("write", exc)
     error.__cause__ = exc

@@ -482,6 +482,33 @@ class PostgresHotPath:
         )
         RETURNING id, webhook_id
     """
+    #: Many events and their fan-out in one statement: the events from arrays (numbered in the
+    #: order given), and one delivery per event and subscribed active webhook. The deliveries'
+    #: foreign key to their event is checked at the end of the statement, when both are in.
+    _PUBLISH_MANY = """
+        WITH input AS (
+            SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
+                                 $6::boolean[], $7::timestamptz[], $8::timestamptz[],
+                                 $9::text[], $10::text[], $11::text[])
+                WITH ORDINALITY AS t(id, team_id, type, payload, request_id, is_test,
+                                     created_at, now, exact, resource, everything, ord)
+        ), inserted AS (
+            INSERT INTO events (id, team_id, type, payload, request_id, is_test, created_at)
+            SELECT id, team_id, type, payload, request_id, is_test, created_at
+            FROM input ORDER BY ord
+        )
+        INSERT INTO deliveries (id, team_id, event_id, webhook_id, event_type, status, attempts,
+            retry_index, next_attempt_at, created_at, updated_at)
+        SELECT 'dlv_' || replace(gen_random_uuid()::text, '-', ''), i.team_id, i.id, w.id,
+               i.type, 'pending', 0, 0, i.now, i.now, i.now
+        FROM input AS i
+        JOIN webhooks AS w ON w.team_id = i.team_id AND w.is_active
+        WHERE w.id IN (
+            SELECT webhook_id FROM webhook_subscriptions AS s
+            WHERE s.team_id = i.team_id AND s.pattern IN (i.exact, i.resource, i.everything)
+        )
+        RETURNING event_id, id, webhook_id
+    """
     _NOTIFY_EVENT = "SELECT pg_notify('cstar_events', '')"
     _NOTIFY_BOTH = "SELECT pg_notify('cstar_events', ''), pg_notify('cstar_deliveries', '')"
 
@@ -508,6 +535,36 @@ class PostgresHotPath:
         ]
         conn.exec_driver_sql(self._NOTIFY_BOTH if queued else self._NOTIFY_EVENT)
         return queued
+
+    def publish_many(
+        self, conn: Connection, items: Sequence[tuple[Event, Sequence[str], datetime]]
+    ) -> list[list[tuple[str, str]]]:
+        """Publish several events in one statement; each event's (delivery id, webhook id)."""
+        columns: list[list[Any]] = [[] for _ in range(11)]
+        for event, patterns, now in items:
+            exact, resource, everything = patterns
+            row = (
+                event.id,
+                event.team_id,
+                event.type,
+                event.payload,
+                event.request_id,
+                event.is_test,
+                event.created_at,
+                now,
+                exact,
+                resource,
+                everything,
+            )
+            for column, value in zip(columns, row, strict=True):
+                column.append(value)
+        queued: dict[str, list[tuple[str, str]]] = {event.id: [] for event, _, _ in items}
+        for event_id, delivery_id, webhook_id in conn.exec_driver_sql(
+            self._PUBLISH_MANY, tuple(columns)
+        ).all():
+            queued[event_id].append((delivery_id, webhook_id))
+        conn.exec_driver_sql(self._NOTIFY_BOTH if any(queued.values()) else self._NOTIFY_EVENT)
+        return [queued[event.id] for event, _, _ in items]
 
     def next_due(self, conn: Connection, now: datetime) -> datetime | None:
         value = conn.exec_driver_sql(self._NEXT_DUE, (now,)).scalar()
