@@ -43,6 +43,11 @@ def serve(
         "--dev",
         help="Development mode: allow http:// URLs and private or loopback delivery targets.",
     ),
+    api_only: bool = typer.Option(
+        False,
+        "--api-only",
+        help="Serve the API and the dashboard without a dispatcher; run `cstar worker` to deliver.",
+    ),
 ) -> None:
     """Run the API server (SQLite file by default; set CSTAR_DATABASE_URL for PostgreSQL)."""
     require_server_extra()
@@ -57,7 +62,7 @@ def serve(
         raise fail(str(exc)) from None
     configure_logging(settings.log_level)
     try:
-        run_async(lambda: run_server(settings, host=host, port=port))
+        run_async(lambda: run_server(settings, host=host, port=port, dispatch=not api_only))
     except (StartupError, ProcessFailed) as exc:
         raise fail(str(exc)) from None
     except KeyboardInterrupt:

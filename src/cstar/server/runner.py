@@ -62,10 +62,15 @@ def describe_database(url: str) -> str:
         return "PostgreSQL"
 
 
-def announce(container: Container, out: TextIO) -> None:
+def announce(container: Container, out: TextIO, *, dispatch: bool = True) -> None:
     settings = container.settings
     print(f"cStar Webhooks {__version__}", file=out)
     print(f"  database:   {describe_database(settings.database_url)}", file=out)
+    if not dispatch:
+        print(
+            "  API only:   no dispatcher in this process; run `cstar worker` to deliver",
+            file=out,
+        )
     if not settings.master_keys:
         print(f"  master key: {settings.resolved_master_key_file()}", file=out)
     if settings.dev:
@@ -163,8 +168,16 @@ def _failure(task: asyncio.Task[None]) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-async def serve(settings: Settings, *, host: str, port: int, out: TextIO = sys.stdout) -> None:
-    """The API and the dispatcher, in one process.
+async def serve(
+    settings: Settings,
+    *,
+    host: str,
+    port: int,
+    dispatch: bool = True,
+    out: TextIO = sys.stdout,
+) -> None:
+    """The API (with the dashboard) and the dispatcher, in one process; with ``dispatch=False``
+    (``cstar serve --api-only``) the API alone, for replicas beside ``cstar worker`` processes.
 
     SIGTERM (or Ctrl-C) stops both at once: HTTP requests get ``delivery_timeout`` plus a second
     to finish, the dispatcher finishes and records what it has in flight and gives back the
@@ -180,14 +193,15 @@ async def serve(settings: Settings, *, host: str, port: int, out: TextIO = sys.s
     except BaseException:
         listener.close()
         raise
-    dispatcher = container.dispatcher()
+    dispatcher = container.dispatcher() if dispatch else None
     dispatching: asyncio.Task[None] | None = None
     try:
-        announce(container, out)
+        announce(container, out, dispatch=dispatch)
         if shutdown.requested.is_set():
             listener.close()
             return
-        dispatching = asyncio.create_task(dispatcher.run(), name="cstar-dispatcher")
+        if dispatcher is not None:
+            dispatching = asyncio.create_task(dispatcher.run(), name="cstar-dispatcher")
         app = create_app(settings, container=container)
         config = uvicorn.Config(
             app,
@@ -204,7 +218,8 @@ async def serve(settings: Settings, *, host: str, port: int, out: TextIO = sys.s
         def stop_work() -> None:
             # Realtime streams never end by themselves: end them so connections can drain.
             container.streams.end_streams()
-            dispatcher.stop()
+            if dispatcher is not None:
+                dispatcher.stop()
 
         shutdown.on_stop = stop_work
         serving = asyncio.create_task(server.serve(sockets=[listener]), name="cstar-http")
@@ -219,9 +234,10 @@ async def serve(settings: Settings, *, host: str, port: int, out: TextIO = sys.s
                 file=out,
             )
             out.flush()
-        await asyncio.wait({serving, dispatching}, return_when=asyncio.FIRST_COMPLETED)
+        watched = {serving} if dispatching is None else {serving, dispatching}
+        await asyncio.wait(watched, return_when=asyncio.FIRST_COMPLETED)
         failed: str | None = None
-        if dispatching.done() and not shutdown.requested.is_set():
+        if dispatching is not None and dispatching.done() and not shutdown.requested.is_set():
             failed = f"the dispatcher stopped unexpectedly ({_failure(dispatching)})"
             log.error(
                 "%s; stopping the server so that it can be restarted",
@@ -236,7 +252,7 @@ async def serve(settings: Settings, *, host: str, port: int, out: TextIO = sys.s
             raise ProcessFailed(failed)
     finally:
         listener.close()
-        if dispatching is not None:
+        if dispatcher is not None and dispatching is not None:
             dispatcher.stop()
             await asyncio.wait({dispatching})
         await container.aclose()
