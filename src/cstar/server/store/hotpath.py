@@ -24,7 +24,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 from sqlalchemy.engine import Connection
@@ -50,28 +50,32 @@ def sqlite_parse(value: str | None) -> datetime | None:
     return None if value is None else datetime.fromisoformat(value).replace(tzinfo=UTC)
 
 
-def claimed_row(
-    row: Sequence[Any], previous_expires_at: datetime | None, lease_until: datetime
-) -> tuple[ClaimedDelivery, bool]:
-    """A claim row (the column order both claims select) and whether its webhook is active."""
-    return (
-        ClaimedDelivery(
-            delivery_id=row[0],
-            team_id=row[1],
-            event_id=row[2],
-            event_type=row[3],
-            webhook_id=row[4],
-            attempts=row[5],
-            retry_index=row[6],
-            payload=row[7],
-            request_id=row[8],
-            url=row[9],
-            secret_ciphertext=row[11],
-            previous_secret_ciphertext=row[12],
-            previous_secret_expires_at=previous_expires_at,
-            lease_until=lease_until,
-        ),
-        bool(row[10]),
+class _ByName(Protocol):
+    """A row read by column name: ``sqlite3.Row`` or SQLAlchemy's ``RowMapping``."""
+
+    def __getitem__(self, name: str, /) -> Any: ...
+
+
+def claimed_from(
+    row: _ByName, lease_until: datetime, previous_expires_at: datetime | None
+) -> ClaimedDelivery:
+    """A claimed delivery from a row of either backend's claim, read by column name (both
+    select the columns of ``ClaimedDelivery`` under its own names)."""
+    return ClaimedDelivery(
+        delivery_id=row["id"],
+        team_id=row["team_id"],
+        event_id=row["event_id"],
+        event_type=row["event_type"],
+        webhook_id=row["webhook_id"],
+        attempts=row["attempts"],
+        retry_index=row["retry_index"],
+        payload=row["payload"],
+        request_id=row["request_id"],
+        url=row["url"],
+        secret_ciphertext=row["secret_ciphertext"],
+        previous_secret_ciphertext=row["previous_secret_ciphertext"],
+        previous_secret_expires_at=previous_expires_at,
+        lease_until=lease_until,
     )
 
 
@@ -341,10 +345,18 @@ class SqliteHotPath:
         leased = raw.execute(
             self._LEASE, (sqlite_time(lease_until), worker_id, orjson.dumps(ids).decode())
         ).fetchall()
-        rows = raw.execute(
+        cursor = raw.cursor()
+        cursor.row_factory = sqlite3.Row
+        rows = cursor.execute(
             self._CLAIMED, (orjson.dumps([r[0] for r in leased]).decode(),)
         ).fetchall()
-        return [claimed_row(r, sqlite_parse(r[13]), lease_until) for r in rows]
+        return [
+            (
+                claimed_from(r, lease_until, sqlite_parse(r["previous_secret_expires_at"])),
+                bool(r["is_active"]),
+            )
+            for r in rows
+        ]
 
     def _claim_per_webhook(
         self,
@@ -644,22 +656,7 @@ class PostgresHotPath:
             kind = row.kind
             if kind == "claimed" and claim is not None:
                 claimed.append(
-                    ClaimedDelivery(
-                        delivery_id=row.id,
-                        team_id=row.team_id,
-                        event_id=row.event_id,
-                        event_type=row.event_type,
-                        webhook_id=row.webhook_id,
-                        attempts=row.attempts,
-                        retry_index=row.retry_index,
-                        payload=row.payload,
-                        request_id=row.request_id,
-                        url=row.url,
-                        secret_ciphertext=row.secret_ciphertext,
-                        previous_secret_ciphertext=row.previous_secret_ciphertext,
-                        previous_secret_expires_at=row.previous_secret_expires_at,
-                        lease_until=claim.lease_until,
-                    )
+                    claimed_from(row._mapping, claim.lease_until, row.previous_secret_expires_at)
                 )
             elif kind == "disabled":
                 disabled.append(row.webhook_id)
