@@ -24,6 +24,7 @@ from cstar.server.security.secretbox import SecretBox
 from cstar.server.services.teams import key_record
 from cstar.server.store.contract import RevokeOutcome, StoreError, WebhookChanges
 from cstar.server.store.sql import SqlStore
+from tests.contract.fan_out import subscribed
 
 T = TypeVar("T", ApiKey, Webhook)
 
@@ -569,22 +570,22 @@ async def test_update_webhook_events_replace_the_subscriptions(container: Contai
     team, _ = await new_team(store)
     webhook = make_webhook(box, team.id, events=("ticket.created", "customer.*"))
     await store.insert_webhook(webhook)
-    assert await store.subscribed_webhooks(team.id, "ticket.created") == [webhook]
-    assert await store.subscribed_webhooks(team.id, "customer.deleted") == [webhook]
-    assert await store.subscribed_webhooks(team.id, "article.published") == []
+    assert await subscribed(container, team.id, "ticket.created") == [webhook]
+    assert await subscribed(container, team.id, "customer.deleted") == [webhook]
+    assert await subscribed(container, team.id, "article.published") == []
 
     updated = await store.update_webhook(
         team.id, webhook.id, WebhookChanges(events=("article.published",)), at(10)
     )
     assert updated is not None
     assert updated.events == ("article.published",)
-    assert await store.subscribed_webhooks(team.id, "ticket.created") == []
-    assert await store.subscribed_webhooks(team.id, "customer.deleted") == []
-    assert await store.subscribed_webhooks(team.id, "article.published") == [updated]
+    assert await subscribed(container, team.id, "ticket.created") == []
+    assert await subscribed(container, team.id, "customer.deleted") == []
+    assert await subscribed(container, team.id, "article.published") == [updated]
 
     # Changing another field leaves the subscriptions alone.
     renamed = await store.update_webhook(team.id, webhook.id, WebhookChanges(name="x"), at(11))
-    assert await store.subscribed_webhooks(team.id, "article.published") == [renamed]
+    assert await subscribed(container, team.id, "article.published") == [renamed]
 
 
 async def test_update_webhook_of_an_unknown_or_foreign_webhook_is_none(
@@ -600,9 +601,9 @@ async def test_update_webhook_of_an_unknown_or_foreign_webhook_is_none(
     assert await store.update_webhook(team.id, new_webhook_id(), changes, at(5)) is None
     assert await store.update_webhook(other.id, webhook.id, changes, at(5)) is None
     assert await store.get_webhook(team.id, webhook.id) == webhook
-    assert await store.subscribed_webhooks(team.id, "customer.created") == []
-    assert await store.subscribed_webhooks(team.id, "ticket.created") == [webhook]
-    assert await store.subscribed_webhooks(other.id, "ticket.created") == []
+    assert await subscribed(container, team.id, "customer.created") == []
+    assert await subscribed(container, team.id, "ticket.created") == [webhook]
+    assert await subscribed(container, other.id, "ticket.created") == []
 
 
 async def test_rotate_secret_without_grace_drops_the_old_secret(container: Container) -> None:
@@ -728,12 +729,12 @@ async def test_delete_webhook(container: Container) -> None:
 
     assert await store.delete_webhook(other.id, webhook.id) is False
     assert await store.get_webhook(team.id, webhook.id) == webhook
-    assert await store.subscribed_webhooks(team.id, "ticket.created") == [webhook, keep]
+    assert await subscribed(container, team.id, "ticket.created") == [webhook, keep]
 
     assert await store.delete_webhook(team.id, webhook.id) is True
     assert await store.get_webhook(team.id, webhook.id) is None
-    assert await store.subscribed_webhooks(team.id, "ticket.created") == [keep]
-    assert await store.subscribed_webhooks(team.id, "article.published") == []
+    assert await subscribed(container, team.id, "ticket.created") == [keep]
+    assert await subscribed(container, team.id, "article.published") == []
     assert await store.delete_webhook(team.id, webhook.id) is False
     assert await store.delete_webhook(team.id, new_webhook_id()) is False
     page = await store.list_webhooks(team.id, active=None, page=PageRequest())
@@ -742,14 +743,14 @@ async def test_delete_webhook(container: Container) -> None:
     # The id can be used again: nothing of the deleted webhook is left behind.
     reborn = dataclasses.replace(webhook, events=("article.*",))
     await store.insert_webhook(reborn)
-    assert await store.subscribed_webhooks(team.id, "article.published") == [reborn]
-    assert await store.subscribed_webhooks(team.id, "ticket.created") == [keep]
+    assert await subscribed(container, team.id, "article.published") == [reborn]
+    assert await subscribed(container, team.id, "ticket.created") == [keep]
 
 
 # -- fan-out ----------------------------------------------------------------------------------
 
 
-async def test_subscribed_webhooks_match_exact_resource_and_wildcard(
+async def test_an_event_reaches_its_exact_resource_and_wildcard_subscribers(
     container: Container,
 ) -> None:
     store, box = container.store, container.box
@@ -783,53 +784,41 @@ async def test_subscribed_webhooks_match_exact_resource_and_wildcard(
     for events in (("*",), ("customer_group.created",), ("customer_group.*",)):
         await store.insert_webhook(make_webhook(box, other.id, events=events, created_at=at(1)))
 
-    assert await store.subscribed_webhooks(team.id, "customer_group.created") == [
+    assert await subscribed(container, team.id, "customer_group.created") == [
         resource,
         several,
         everything,
         exact,
     ]
-    assert await store.subscribed_webhooks(team.id, "customer.created") == [
+    assert await subscribed(container, team.id, "customer.created") == [
         customer_wildcard,
         customer_exact,
         several,
         everything,
     ]
-    assert await store.subscribed_webhooks(team.id, "customer.deleted") == [
+    assert await subscribed(container, team.id, "customer.deleted") == [
         customer_wildcard,
         several,
         everything,
     ]
-    assert await store.subscribed_webhooks(team.id, "ticket.closed") == [several, everything]
-    assert await store.subscribed_webhooks(team.id, "article.published") == [
+    assert await subscribed(container, team.id, "ticket.closed") == [several, everything]
+    assert await subscribed(container, team.id, "article.published") == [
         several,
         everything,
     ]
-    assert await store.subscribed_webhooks(new_team_id(), "customer_group.created") == []
 
     # Activation is what counts, not the subscription rows.
     now_active = await store.update_webhook(
         team.id, inactive.id, WebhookChanges(is_active=True), at(100)
     )
     assert now_active is not None
-    assert await store.subscribed_webhooks(team.id, "customer_group.created") == [
+    assert await subscribed(container, team.id, "customer_group.created") == [
         resource,
         several,
         now_active,
         everything,
         exact,
     ]
-
-
-async def test_subscribed_webhooks_ties_are_ordered_by_id(container: Container) -> None:
-    store, box = container.store, container.box
-    team, _ = await new_team(store)
-    hooks = [make_webhook(box, team.id, events=("*",), created_at=at(7)) for _ in range(6)]
-    hooks.append(make_webhook(box, team.id, events=("ticket.*",), created_at=at(6)))
-    for webhook in hooks:
-        await store.insert_webhook(webhook)
-    expected = sorted(hooks, key=lambda h: (h.created_at, h.id))
-    assert await store.subscribed_webhooks(team.id, "ticket.created") == expected
 
 
 # -- errors -----------------------------------------------------------------------------------
@@ -855,7 +844,7 @@ async def test_duplicate_webhook_id_raises_store_error(container: Container) -> 
 
     # Nothing of the failed insert is left, and the store keeps working afterwards.
     assert await store.get_webhook(team.id, webhook.id) == webhook
-    assert await store.subscribed_webhooks(team.id, "article.published") == []
+    assert await subscribed(container, team.id, "article.published") == []
     fresh = make_webhook(box, team.id)
     await store.insert_webhook(fresh)
     assert await store.get_webhook(team.id, fresh.id) == fresh
@@ -884,4 +873,3 @@ async def test_rows_of_an_unknown_team_are_refused(container: Container) -> None
         await store.insert_webhook(make_webhook(container.box, ghost))
     with pytest.raises(StoreError):
         await store.insert_key(make_key(ghost))
-    assert await store.subscribed_webhooks(ghost, "ticket.created") == []

@@ -124,10 +124,6 @@ class Store(Protocol):
 
     async def delete_webhook(self, team_id: str, webhook_id: str) -> bool: ...
 
-    async def subscribed_webhooks(self, team_id: str, event_type: str) -> list[Webhook]:
-        """Active webhooks of the team whose subscriptions match ``event_type``."""
-        ...
-
 
 # -- delivery -----------------------------------------------------------------------------------
 

@@ -15,7 +15,6 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
-from cstar import events as catalog
 from cstar.server.domain.models import ApiKey, KeyKind, KeyMode, Team, Webhook
 from cstar.server.domain.pagination import Page, PageRequest
 from cstar.server.store.base import SqlBase
@@ -341,27 +340,6 @@ class SqlStore(SqlBase):
             return result.rowcount > 0
 
         return await self._write(work)
-
-    async def subscribed_webhooks(self, team_id: str, event_type: str) -> list[Webhook]:
-        patterns = catalog.patterns_matching(event_type)
-        subscribed = (
-            sa.select(webhook_subscriptions.c.webhook_id)
-            .where(
-                webhook_subscriptions.c.team_id == team_id,
-                webhook_subscriptions.c.pattern.in_(patterns),
-            )
-            .distinct()
-        )
-        query = (
-            sa.select(webhooks)
-            .where(
-                webhooks.c.team_id == team_id,
-                webhooks.c.is_active.is_(True),
-                webhooks.c.id.in_(subscribed),
-            )
-            .order_by(webhooks.c.created_at, webhooks.c.id)
-        )
-        return await self._read(lambda conn: [_webhook_from_row(r) for r in conn.execute(query)])
 
 
 # -- row mapping and query helpers ---------------------------------------------------------
