@@ -33,7 +33,7 @@ from cstar.server.store.contract import (
     StoreError,
 )
 from cstar.server.store.database import Database, PostgresDatabase
-from cstar.server.store.hotpath import PostgresHotPath, SqliteHotPath
+from cstar.server.store.hotpath import HotPath, PostgresHotPath, Publish, SqliteHotPath
 from cstar.server.store.schema import (
     LATENCY_COLUMNS,
     UTCDateTime,
@@ -42,7 +42,6 @@ from cstar.server.store.schema import (
     delivery_stats,
     events,
     idempotency_keys,
-    webhook_subscriptions,
     webhooks,
 )
 from cstar.server.store.sql import set_deliveries_paused
@@ -55,9 +54,6 @@ _PURGE_CHUNK = 5000
 _STALE_ROUNDS = 3
 
 GONE_REASON = "The endpoint answered 410 Gone"
-
-#: An event to publish, the subscription patterns it matches, and the moment it is queued.
-_Publish = tuple[Event, Sequence[str], datetime]
 
 
 def failing_reason(since: datetime) -> str:
@@ -73,14 +69,16 @@ class SqlDeliveryStore(SqlBase):
         super().__init__(database)
         self._sqlite = SqliteHotPath()
         self._postgres = PostgresHotPath()
+        #: This database's statements for publishing (and, below, its dispatch cycle).
+        self._hot: HotPath = self._postgres if self._pg else self._sqlite
         #: PostgreSQL: publishes without an idempotency key share transactions (SQLite's writer
         #: thread already groups its commits).
-        self._publishes: Batcher[_Publish, PublishOutcome] = Batcher(
+        self._publishes: Batcher[Publish, PublishOutcome] = Batcher(
             self._publish_many, self._publish_one
         )
 
     @property
-    def publish_batches(self) -> Batcher[_Publish, PublishOutcome]:
+    def publish_batches(self) -> Batcher[Publish, PublishOutcome]:
         """PostgreSQL's publish batcher, for its counters (tests and benchmarks)."""
         return self._publishes
 
@@ -101,18 +99,16 @@ class SqlDeliveryStore(SqlBase):
             return await self._publish_one(item)
 
         def work(conn: Connection) -> PublishOutcome:
-            if idempotency_key is not None:
-                replay = _replay(conn, event.team_id, idempotency_key, idempotency_since)
-                if replay is not None:
-                    return replay
-            self._insert_event(conn, event)
-            if idempotency_key is not None:
-                self._claim_key(conn, event, idempotency_key, idempotency_since)
-            queued = self._fan_out(conn, event, patterns, now)
-            self._notify_event(conn)
-            if queued:
-                self._notify(conn)
-            return PublishOutcome(event=event, queued=queued, replayed=False)
+            replay = _replay(conn, event.team_id, idempotency_key, idempotency_since)
+            if replay is not None:
+                return replay
+            self._hot.insert_events(conn, [event])
+            self._claim_key(conn, event, idempotency_key, idempotency_since)
+            (queued,) = self._hot.fan_out(conn, [(event, patterns, now)])
+            self._hot.notify(conn, deliveries=bool(queued))
+            return PublishOutcome(
+                event=event, queued=[QueuedDelivery(d, w) for d, w in queued], replayed=False
+            )
 
         try:
             return await self._write(work)
@@ -125,21 +121,15 @@ class SqlDeliveryStore(SqlBase):
                 raise
             return replay
 
-    async def _publish_one(self, item: _Publish) -> PublishOutcome:
-        event, patterns, now = item
-        hot: SqliteHotPath | PostgresHotPath = self._postgres if self._pg else self._sqlite
+    async def _publish_one(self, item: Publish) -> PublishOutcome:
+        (outcome,) = await self._publish_many([item])
+        return outcome
 
-        def plain(conn: Connection) -> PublishOutcome:
-            queued = hot.publish(conn, event, patterns, now)
-            return PublishOutcome(
-                event=event, queued=[QueuedDelivery(d, w) for d, w in queued], replayed=False
-            )
+    async def _publish_many(self, items: Sequence[Publish]) -> list[PublishOutcome]:
+        """Several events and their fan-out in one transaction."""
 
-        return await self._write(plain)
-
-    async def _publish_many(self, items: Sequence[_Publish]) -> list[PublishOutcome]:
         def work(conn: Connection) -> list[PublishOutcome]:
-            queued = self._postgres.publish_many(conn, items)
+            queued = self._hot.publish_many(conn, items)
             return [
                 PublishOutcome(
                     event=event, queued=[QueuedDelivery(d, w) for d, w in each], replayed=False
@@ -180,83 +170,15 @@ class SqlDeliveryStore(SqlBase):
         if conn.execute(stmt).first() is None:
             raise _KeyTaken
 
-    def _delivery_id_sql(self) -> sa.ColumnElement[str]:
-        if self._pg:
-            random_part: sa.ColumnElement[str] = sa.func.replace(
-                sa.cast(sa.func.gen_random_uuid(), sa.String), "-", ""
-            )
-        else:
-            random_part = sa.func.lower(sa.func.hex(sa.func.randomblob(12)))
-        return sa.literal("dlv_", sa.String) + random_part
-
-    def _fan_out(
-        self, conn: Connection, event: Event, patterns: Sequence[str], now: datetime
-    ) -> list[QueuedDelivery]:
-        subscribed = sa.select(webhook_subscriptions.c.webhook_id).where(
-            webhook_subscriptions.c.team_id == event.team_id,
-            webhook_subscriptions.c.pattern.in_(list(patterns)),
-        )
-        moment = sa.literal(now, UTCDateTime())
-        source = sa.select(
-            self._delivery_id_sql(),
-            sa.literal(event.team_id, sa.String),
-            sa.literal(event.id, sa.String),
-            webhooks.c.id,
-            sa.literal(event.type, sa.String),
-            sa.literal(DeliveryStatus.PENDING.value, sa.String),
-            sa.literal(0, sa.Integer),
-            sa.literal(0, sa.Integer),
-            moment,
-            moment,
-            moment,
-        ).where(
-            webhooks.c.team_id == event.team_id,
-            webhooks.c.is_active.is_(True),
-            webhooks.c.id.in_(subscribed),
-        )
-        columns = [
-            "id",
-            "team_id",
-            "event_id",
-            "webhook_id",
-            "event_type",
-            "status",
-            "attempts",
-            "retry_index",
-            "next_attempt_at",
-            "created_at",
-            "updated_at",
-        ]
-        stmt = (
-            deliveries.insert()
-            .from_select(columns, source)
-            .returning(deliveries.c.id, deliveries.c.webhook_id)
-        )
-        rows = conn.execute(stmt).all()
-        return [QueuedDelivery(r.id, r.webhook_id) for r in rows]
-
-    def _insert_event(self, conn: Connection, event: Event) -> None:
-        values = _event_values(event)
-        if not self._pg:  # PostgreSQL numbers events itself (an identity column)
-            values["seq"] = sa.select(
-                sa.func.coalesce(sa.func.max(events.c.seq), 0) + 1
-            ).scalar_subquery()
-        conn.execute(events.insert().values(**values))
-
     def _notify(self, conn: Connection) -> None:
         """PostgreSQL: wake idle workers (there is work to claim) when this commits."""
         if self._pg:
             conn.execute(sa.select(sa.func.pg_notify(NOTIFY_CHANNEL, "")))
 
-    def _notify_event(self, conn: Connection) -> None:
-        """PostgreSQL: tell every process's realtime streams of a new event."""
-        if self._pg:
-            conn.execute(sa.select(sa.func.pg_notify(EVENTS_CHANNEL, "")))
-
     async def record_test_send(self, event: Event, delivery: Delivery, attempt: Attempt) -> None:
         def work(conn: Connection) -> None:
-            self._insert_event(conn, event)
-            self._notify_event(conn)
+            self._hot.insert_events(conn, [event])
+            self._hot.notify(conn, deliveries=False)
             conn.execute(deliveries.insert().values(**_delivery_values(delivery)))
             conn.execute(delivery_attempts.insert().values(**_attempt_values(attempt)))
 

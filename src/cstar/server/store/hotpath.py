@@ -164,7 +164,36 @@ def _sqlite(conn: Connection) -> sqlite3.Connection:
     return raw
 
 
-class SqliteHotPath:
+#: An event to publish, the subscription patterns it matches (exact, resource wildcard, ``*``),
+#: and the moment its deliveries are queued.
+Publish = tuple[Event, Sequence[str], datetime]
+
+
+class HotPath:
+    """What both backends' hot paths do the same way: publishing is inserting the events, then
+    their fan-out, then waking whoever waits for them, in the caller's transaction."""
+
+    def insert_events(self, conn: Connection, events: Sequence[Event]) -> None:
+        raise NotImplementedError
+
+    def fan_out(self, conn: Connection, items: Sequence[Publish]) -> list[list[tuple[str, str]]]:
+        """One delivery per event and active subscribed webhook: each event's
+        (delivery id, webhook id)."""
+        raise NotImplementedError
+
+    def notify(self, conn: Connection, *, deliveries: bool) -> None:
+        """Tell the other processes, when this commits, of new events (and new deliveries)."""
+
+    def publish_many(
+        self, conn: Connection, items: Sequence[Publish]
+    ) -> list[list[tuple[str, str]]]:
+        self.insert_events(conn, [event for event, _, _ in items])
+        queued = self.fan_out(conn, items)
+        self.notify(conn, deliveries=any(queued))
+        return queued
+
+
+class SqliteHotPath(HotPath):
     """Statements for SQLite, run inline on the event loop by the dispatcher's cycle.
 
     Measured on the target machine, per 128 deliveries: ``executemany`` inserts attempts in
@@ -284,26 +313,28 @@ class SqliteHotPath:
         RETURNING id, webhook_id
     """
 
-    def publish(
-        self, conn: Connection, event: Event, patterns: Sequence[str], now: datetime
-    ) -> list[tuple[str, str]]:
-        raw = _sqlite(conn)
-        raw.execute(
+    def insert_events(self, conn: Connection, events: Sequence[Event]) -> None:
+        _sqlite(conn).executemany(
             self._EVENT,
-            (
-                event.id,
-                event.team_id,
-                event.type,
-                event.payload,
-                event.request_id,
-                event.is_test,
-                sqlite_time(event.created_at),
-            ),
+            [
+                (
+                    e.id,
+                    e.team_id,
+                    e.type,
+                    e.payload,
+                    e.request_id,
+                    e.is_test,
+                    sqlite_time(e.created_at),
+                )
+                for e in events
+            ],
         )
-        exact, resource, everything = patterns
-        return [
-            (row[0], row[1])
-            for row in raw.execute(
+
+    def fan_out(self, conn: Connection, items: Sequence[Publish]) -> list[list[tuple[str, str]]]:
+        raw = _sqlite(conn)
+        queued = []
+        for event, (exact, resource, everything), now in items:
+            rows = raw.execute(
                 self._FAN_OUT,
                 (
                     event.team_id,
@@ -315,7 +346,8 @@ class SqliteHotPath:
                     everything,
                 ),
             ).fetchall()
-        ]
+            queued.append([(row[0], row[1]) for row in rows])
+        return queued
 
     def claim(
         self,
@@ -472,48 +504,30 @@ class PgCycle:
     next_due: datetime | None
 
 
-class PostgresHotPath:
+class PostgresHotPath(HotPath):
     #: The earliest delivery not yet due (see SqliteHotPath._NEXT_DUE).
     _NEXT_DUE = """
         SELECT min(next_attempt_at) FROM deliveries
         WHERE status = 'pending' AND next_attempt_at > $1
     """
-    _EVENT = """
+    #: Events from arrays, numbered (``seq``) in the order given.
+    _EVENTS = """
         INSERT INTO events (id, team_id, type, payload, request_id, is_test, created_at)
-        VALUES ($1, $2, $3, $4, $5, $6, $7)
+        SELECT id, team_id, type, payload, request_id, is_test, created_at
+        FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::boolean[],
+                    $7::timestamptz[])
+             WITH ORDINALITY AS t(id, team_id, type, payload, request_id, is_test, created_at, ord)
+        ORDER BY ord
     """
+    #: Every event's deliveries in one statement: one per event and subscribed active webhook.
     _FAN_OUT = """
-        INSERT INTO deliveries (id, team_id, event_id, webhook_id, event_type, status, attempts,
-            retry_index, next_attempt_at, created_at, updated_at)
-        SELECT 'dlv_' || replace(gen_random_uuid()::text, '-', ''), $1::text, $2::text, w.id,
-               $3::text, 'pending', 0, 0, $4::timestamptz, $4::timestamptz, $4::timestamptz
-        FROM webhooks AS w
-        WHERE w.team_id = $1::text AND w.is_active AND w.id IN (
-            SELECT webhook_id FROM webhook_subscriptions
-            WHERE team_id = $1::text AND pattern = ANY($5::text[])
-        )
-        RETURNING id, webhook_id
-    """
-    #: Many events and their fan-out in one statement: the events from arrays (numbered in the
-    #: order given), and one delivery per event and subscribed active webhook. The deliveries'
-    #: foreign key to their event is checked at the end of the statement, when both are in.
-    _PUBLISH_MANY = """
-        WITH input AS (
-            SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
-                                 $6::boolean[], $7::timestamptz[], $8::timestamptz[],
-                                 $9::text[], $10::text[], $11::text[])
-                WITH ORDINALITY AS t(id, team_id, type, payload, request_id, is_test,
-                                     created_at, now, exact, resource, everything, ord)
-        ), inserted AS (
-            INSERT INTO events (id, team_id, type, payload, request_id, is_test, created_at)
-            SELECT id, team_id, type, payload, request_id, is_test, created_at
-            FROM input ORDER BY ord
-        )
         INSERT INTO deliveries (id, team_id, event_id, webhook_id, event_type, status, attempts,
             retry_index, next_attempt_at, created_at, updated_at)
         SELECT 'dlv_' || replace(gen_random_uuid()::text, '-', ''), i.team_id, i.id, w.id,
                i.type, 'pending', 0, 0, i.now, i.now, i.now
-        FROM input AS i
+        FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::text[],
+                    $6::text[], $7::text[])
+             AS i(id, team_id, type, now, exact, resource, everything)
         JOIN webhooks AS w ON w.team_id = i.team_id AND w.is_active
         WHERE w.id IN (
             SELECT webhook_id FROM webhook_subscriptions AS s
@@ -524,59 +538,40 @@ class PostgresHotPath:
     _NOTIFY_EVENT = "SELECT pg_notify('cstar_events', '')"
     _NOTIFY_BOTH = "SELECT pg_notify('cstar_events', ''), pg_notify('cstar_deliveries', '')"
 
-    def publish(
-        self, conn: Connection, event: Event, patterns: Sequence[str], now: datetime
-    ) -> list[tuple[str, str]]:
+    def insert_events(self, conn: Connection, events: Sequence[Event]) -> None:
         conn.exec_driver_sql(
-            self._EVENT,
+            self._EVENTS,
             (
-                event.id,
-                event.team_id,
-                event.type,
-                event.payload,
-                event.request_id,
-                event.is_test,
-                event.created_at,
+                [e.id for e in events],
+                [e.team_id for e in events],
+                [e.type for e in events],
+                [e.payload for e in events],
+                [e.request_id for e in events],
+                [e.is_test for e in events],
+                [e.created_at for e in events],
             ),
         )
-        queued = [
-            (row[0], row[1])
-            for row in conn.exec_driver_sql(
-                self._FAN_OUT, (event.team_id, event.id, event.type, now, list(patterns))
-            ).all()
-        ]
-        conn.exec_driver_sql(self._NOTIFY_BOTH if queued else self._NOTIFY_EVENT)
-        return queued
 
-    def publish_many(
-        self, conn: Connection, items: Sequence[tuple[Event, Sequence[str], datetime]]
-    ) -> list[list[tuple[str, str]]]:
-        """Publish several events in one statement; each event's (delivery id, webhook id)."""
-        columns: list[list[Any]] = [[] for _ in range(11)]
-        for event, patterns, now in items:
-            exact, resource, everything = patterns
-            row = (
-                event.id,
-                event.team_id,
-                event.type,
-                event.payload,
-                event.request_id,
-                event.is_test,
-                event.created_at,
-                now,
-                exact,
-                resource,
-                everything,
-            )
-            for column, value in zip(columns, row, strict=True):
-                column.append(value)
+    def fan_out(self, conn: Connection, items: Sequence[Publish]) -> list[list[tuple[str, str]]]:
         queued: dict[str, list[tuple[str, str]]] = {event.id: [] for event, _, _ in items}
-        for event_id, delivery_id, webhook_id in conn.exec_driver_sql(
-            self._PUBLISH_MANY, tuple(columns)
-        ).all():
+        rows = conn.exec_driver_sql(
+            self._FAN_OUT,
+            (
+                [event.id for event, _, _ in items],
+                [event.team_id for event, _, _ in items],
+                [event.type for event, _, _ in items],
+                [now for _, _, now in items],
+                [patterns[0] for _, patterns, _ in items],
+                [patterns[1] for _, patterns, _ in items],
+                [patterns[2] for _, patterns, _ in items],
+            ),
+        ).all()
+        for event_id, delivery_id, webhook_id in rows:
             queued[event_id].append((delivery_id, webhook_id))
-        conn.exec_driver_sql(self._NOTIFY_BOTH if any(queued.values()) else self._NOTIFY_EVENT)
         return [queued[event.id] for event, _, _ in items]
+
+    def notify(self, conn: Connection, *, deliveries: bool) -> None:
+        conn.exec_driver_sql(self._NOTIFY_BOTH if deliveries else self._NOTIFY_EVENT)
 
     def next_due(self, conn: Connection, now: datetime) -> datetime | None:
         value = conn.exec_driver_sql(self._NEXT_DUE, (now,)).scalar()
