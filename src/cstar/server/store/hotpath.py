@@ -6,9 +6,10 @@ itself (see ``bench/README.md``). So they are plain SQL run through the driver:
 
 * SQLite: ``executemany`` loops in C over prepared tuples, the cycle inline on the event loop
   (see ``SqliteDatabase.write_short``);
-* PostgreSQL: the cycle is one call of the ``cstar_cycle`` function (migration 0004, now
-  0010): recording over ``unnest(...)`` arrays and a claim that locks with ``FOR UPDATE SKIP
-  LOCKED``, in one round trip however many rows.
+* PostgreSQL: the cycle is one call of the ``cstar_cycle`` function (created by the
+  migrations, written out in ``store/postgres/functions.sql``): recording over ``unnest(...)``
+  arrays and a claim that locks with ``FOR UPDATE SKIP LOCKED``, in one round trip however
+  many rows.
 
 Recording adds each batch to ``delivery_stats`` too (attempts per webhook and UTC hour, by
 outcome and latency bucket): summed here first, one upsert per cycle, in the same transaction.
