@@ -14,7 +14,7 @@ import pytest
 import sqlalchemy as sa
 from alembic import command
 
-from cstar.server.store import migrate
+from cstar.server.store import channels, migrate
 from cstar.server.store.database import open_database
 from cstar.server.store.postgres import functions_sql
 from tests.migrations import body, created, functions, functions_after, migration, revisions
@@ -85,6 +85,23 @@ def test_a_migration_reads_no_other_file(path: Path) -> None:
             assert not name.startswith(
                 ("cstar.server.store.migrations", "cstar.server.store.postgres")
             ), f"{path.name}: {name}"
+
+
+def test_notify_channels_are_named_only_in_channels_py() -> None:
+    names = {channels.DELIVERIES_CHANNEL, channels.EVENTS_CHANNEL}
+    assert len(names) == 2
+    for path in [*SRC.rglob("*.py"), *SRC.rglob("*.sql")]:
+        if path.name == "channels.py":
+            continue
+        text = path.read_text(encoding="utf-8")
+        assert not [n for n in names if n in text], path
+    # The hot path's statements, built from the constants.
+    from cstar.server.store.hotpath import PostgresHotPath
+
+    assert PostgresHotPath._NOTIFY_BOTH == (
+        "SELECT pg_notify('cstar_events', ''), pg_notify('cstar_deliveries', '')"
+    )
+    assert PostgresHotPath._NOTIFY_EVENT == "SELECT pg_notify('cstar_events', '')"
 
 
 # PostgreSQL: what the database holds.

@@ -32,6 +32,7 @@ from sqlalchemy.engine import Connection
 
 from cstar.server.domain.deliveries import Attempt, DeliveryStatus, Event
 from cstar.server.domain.stats import LATENCY_BUCKETS, hour_of, latency_bucket
+from cstar.server.store.channels import DELIVERIES_CHANNEL, EVENTS_CHANNEL
 from cstar.server.store.contract import AttemptOutcome, ClaimedDelivery, ClaimRequest
 
 #: A claim chooses from this many times ``limit`` of the oldest due deliveries (the window);
@@ -483,8 +484,8 @@ class PostgresHotPath:
         )
         RETURNING id, webhook_id
     """
-    _NOTIFY_EVENT = "SELECT pg_notify('cstar_events', '')"
-    _NOTIFY_BOTH = "SELECT pg_notify('cstar_events', ''), pg_notify('cstar_deliveries', '')"
+    _NOTIFY_EVENT = f"SELECT pg_notify('{EVENTS_CHANNEL}', '')"
+    _NOTIFY_BOTH = f"{_NOTIFY_EVENT}, pg_notify('{DELIVERIES_CHANNEL}', '')"
 
     def publish(
         self, conn: Connection, event: Event, patterns: Sequence[str], now: datetime
