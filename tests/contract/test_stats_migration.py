@@ -1,15 +1,13 @@
 """Migration 0010 (delivery statistics): its ``cstar_cycle`` is 0008's with the statistics
-added and nothing else changed, and it goes down to 0009 and up again on both databases."""
+added and nothing else changed, and it goes down to 0009 (0008's function, restated in 0010)
+and up again on both databases."""
 
 from __future__ import annotations
 
 import difflib
-import importlib.util
-import re
 import secrets
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from types import ModuleType
 
 import asyncpg
 import pytest
@@ -21,26 +19,9 @@ from alembic.runtime.migration import MigrationContext
 from cstar.server.domain.stats import LATENCY_BOUNDS_MS
 from cstar.server.store import migrate
 from cstar.server.store.database import Database, open_database
+from cstar.server.store.postgres import functions_sql
 from cstar.server.store.schema import metadata
-
-VERSIONS = Path(migrate.__file__).with_name("migrations") / "versions"
-
-
-def migration(name: str) -> ModuleType:
-    (path,) = VERSIONS.glob(f"{name}_*.py")
-    spec = importlib.util.spec_from_file_location(f"cstar_test_migration_{name}", path)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def body(function: str) -> str:
-    """What PostgreSQL keeps as a function's source: the text between the ``$fn$`` quotes."""
-    match = re.search(r"\$fn\$(.*)\$fn\$", function, re.S)
-    assert match is not None
-    return match.group(1)
+from tests.migrations import body, functions, migration
 
 
 def test_0010s_cycle_is_0008s_with_the_statistics_added_and_nothing_else_changed() -> None:
@@ -103,7 +84,7 @@ async def _down_and_up(url: str) -> None:
         pg = database.dialect == "postgresql"
         assert await database.read(_state) == (
             True,
-            body(migration("0010").CYCLE) if pg else None,
+            body(functions(functions_sql())["cstar_cycle"]) if pg else None,
         )
         await database.write(_to("0009", down=True))
         assert await migrate.current_revision(database) == "0009"
@@ -111,6 +92,7 @@ async def _down_and_up(url: str) -> None:
             False,
             body(migration("0008").CYCLE) if pg else None,
         )
+        assert migration("0010").PREVIOUS_CYCLE == migration("0008").CYCLE
         await migrate.upgrade(database)
         assert await migrate.current_revision(database) == migrate.head_revision()
         assert (await database.read(_state))[0]

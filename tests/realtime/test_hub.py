@@ -13,7 +13,7 @@ from cstar.server.bootstrap import Container
 from cstar.server.dispatch.wakeup import Waker
 from cstar.server.realtime.hub import EventHub, StreamLimits, Subscriber
 from cstar.server.services.teams import CreatedTeam
-from cstar.server.store.deliveries import EVENTS_CHANNEL
+from cstar.server.store.channels import EVENTS_CHANNEL
 from cstar.server.store.event_log import LoggedEvent, SqlEventLog
 from cstar.server.store.key_status import SqlKeyStatus
 

@@ -29,10 +29,11 @@ from cstar.server.services.request_log import RequestLogRecorder
 from cstar.server.services.teams import CreatedTeam, TeamService
 from cstar.server.services.webhooks import WebhookService
 from cstar.server.store import migrate
+from cstar.server.store.channels import EVENTS_CHANNEL
 from cstar.server.store.contract import StoreError
 from cstar.server.store.dashboard_sessions import SqlDashboardStore
 from cstar.server.store.database import Database, open_database
-from cstar.server.store.deliveries import EVENTS_CHANNEL, SqlDeliveryStore
+from cstar.server.store.deliveries import SqlDeliveryStore
 from cstar.server.store.event_log import SqlEventLog
 from cstar.server.store.key_status import SqlKeyStatus
 from cstar.server.store.request_logs import SqlRequestLogStore

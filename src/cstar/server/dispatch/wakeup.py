@@ -14,13 +14,13 @@ import logging
 from typing import Any
 
 from cstar.server.outage import Outage
-from cstar.server.store.deliveries import NOTIFY_CHANNEL
+from cstar.server.store.channels import DELIVERIES_CHANNEL
 
 log = logging.getLogger(__name__)
 
 
 class Waker:
-    def __init__(self, dsn: str | None, channel: str = NOTIFY_CHANNEL) -> None:
+    def __init__(self, dsn: str | None, channel: str = DELIVERIES_CHANNEL) -> None:
         """``dsn``: the PostgreSQL database to LISTEN on (``channel``); ``None`` wakes in this
         process only."""
         self._dsn = dsn

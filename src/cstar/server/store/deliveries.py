@@ -22,6 +22,7 @@ from cstar.server.domain.pagination import Page, PageRequest
 from cstar.server.domain.stats import HourlyStats, hour_of
 from cstar.server.store.base import SqlBase
 from cstar.server.store.batching import Batcher
+from cstar.server.store.channels import DELIVERIES_CHANNEL
 from cstar.server.store.contract import (
     AttemptOutcome,
     ClaimedDelivery,
@@ -46,9 +47,6 @@ from cstar.server.store.schema import (
 )
 from cstar.server.store.sql import set_deliveries_paused
 
-NOTIFY_CHANNEL = "cstar_deliveries"
-#: PostgreSQL: every published event, for the realtime streams of every API process.
-EVENTS_CHANNEL = "cstar_events"
 _PURGE_CHUNK = 5000
 #: A cycle whose outcomes keep turning stale (leases changing under it) gives up after this.
 _STALE_ROUNDS = 3
@@ -173,7 +171,7 @@ class SqlDeliveryStore(SqlBase):
     def _notify(self, conn: Connection) -> None:
         """PostgreSQL: wake idle workers (there is work to claim) when this commits."""
         if self._pg:
-            conn.execute(sa.select(sa.func.pg_notify(NOTIFY_CHANNEL, "")))
+            conn.execute(sa.select(sa.func.pg_notify(DELIVERIES_CHANNEL, "")))
 
     async def record_test_send(self, event: Event, delivery: Delivery, attempt: Attempt) -> None:
         def work(conn: Connection) -> None:

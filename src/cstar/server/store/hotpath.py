@@ -6,9 +6,10 @@ itself (see ``bench/README.md``). So they are plain SQL run through the driver:
 
 * SQLite: ``executemany`` loops in C over prepared tuples, the cycle inline on the event loop
   (see ``SqliteDatabase.write_short``);
-* PostgreSQL: the cycle is one call of the ``cstar_cycle`` function (migration 0004, now
-  0010): recording over ``unnest(...)`` arrays and a claim that locks with ``FOR UPDATE SKIP
-  LOCKED``, in one round trip however many rows.
+* PostgreSQL: the cycle is one call of the ``cstar_cycle`` function (created by the
+  migrations, written out in ``store/postgres/functions.sql``): recording over ``unnest(...)``
+  arrays and a claim that locks with ``FOR UPDATE SKIP LOCKED``, in one round trip however
+  many rows.
 
 Recording adds each batch to ``delivery_stats`` too (attempts per webhook and UTC hour, by
 outcome and latency bucket): summed here first, one upsert per cycle, in the same transaction.
@@ -31,6 +32,7 @@ from sqlalchemy.engine import Connection
 
 from cstar.server.domain.deliveries import Attempt, DeliveryStatus, Event
 from cstar.server.domain.stats import LATENCY_BUCKETS, hour_of, latency_bucket
+from cstar.server.store.channels import DELIVERIES_CHANNEL, EVENTS_CHANNEL
 from cstar.server.store.contract import AttemptOutcome, ClaimedDelivery, ClaimRequest
 
 #: A claim chooses from this many times ``limit`` of the oldest due deliveries (the window);
@@ -535,8 +537,8 @@ class PostgresHotPath(HotPath):
         )
         RETURNING event_id, id, webhook_id
     """
-    _NOTIFY_EVENT = "SELECT pg_notify('cstar_events', '')"
-    _NOTIFY_BOTH = "SELECT pg_notify('cstar_events', ''), pg_notify('cstar_deliveries', '')"
+    _NOTIFY_EVENT = f"SELECT pg_notify('{EVENTS_CHANNEL}', '')"
+    _NOTIFY_BOTH = f"{_NOTIFY_EVENT}, pg_notify('{DELIVERIES_CHANNEL}', '')"
 
     def insert_events(self, conn: Connection, events: Sequence[Event]) -> None:
         conn.exec_driver_sql(

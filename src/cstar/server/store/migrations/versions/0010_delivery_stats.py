@@ -16,7 +16,7 @@ PostgreSQL: ``cstar_cycle`` takes the statistics as ``unnest`` arrays (``s_*``, 
 webhook and hour by the caller) and upserts them right after inserting the attempts. The
 function is written out here in full: 0008's, with those parameters and that one statement
 added, nothing else changed (``tests/contract/test_stats_migration.py`` checks it).
-``downgrade`` restores 0008's function as 0008 wrote it.
+``downgrade`` restores 0008's function, also written out here as 0008 wrote it.
 
 Revision ID: 0010
 Revises: 0009
@@ -24,9 +24,6 @@ Create Date: 2026-12-01
 """
 
 from __future__ import annotations
-
-import importlib.util
-from pathlib import Path
 
 import sqlalchemy as sa
 from alembic import op
@@ -307,16 +304,227 @@ $fn$;
 """
 
 
-def cycle_0008() -> str:
-    """0008's ``cstar_cycle``, exactly as that migration creates it."""
-    path = Path(__file__).with_name("0008_one_transaction_cycle.py")
-    spec = importlib.util.spec_from_file_location("cstar_migration_0008", path)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    text: str = module.CYCLE
-    return text
+#: The function this migration replaces (0008's, exactly as 0008 creates it), for ``downgrade``.
+PREVIOUS_CYCLE = r"""
+CREATE FUNCTION cstar_cycle(
+    worker text, c_now timestamptz,
+    h_id text[], h_reset boolean[], h_after int[], h_failures int[], h_since timestamptz[],
+    h_first timestamptz[], h_last_at timestamptz[], h_last_status int[], h_last_ok boolean[],
+    a_delivery text[], a_webhook text[], a_attempt int[], a_started timestamptz[], a_ms int[],
+    a_code int[], a_ok boolean[], a_error text[], a_url text[], a_headers text[], a_body text[],
+    d_status text[], d_retry int[], d_next timestamptz[], d_done timestamptz[],
+    gone_ids text[], gone_reason text, disable_before timestamptz,
+    c_limit int, c_lease_until timestamptz, c_busy_id text[], c_busy_room int[], c_scan int,
+    c_per_webhook int, relaxed boolean
+) RETURNS TABLE (
+    kind text, id text, team_id text, event_id text, event_type text, webhook_id text,
+    attempts int, retry_index int, payload text, request_id text, url text,
+    secret_ciphertext text, previous_secret_ciphertext text,
+    previous_secret_expires_at timestamptz, next_due timestamptz
+)
+LANGUAGE plpgsql AS $fn$
+#variable_conflict use_column
+DECLARE
+    stale text[];
+    disabled text[] := '{}';
+    picked text[] := '{}';
+    window_size int := 0;
+    claimed_count int := 0;
+BEGIN
+    IF relaxed THEN
+        -- A claim alone: losing it in a power cut only means its lease is forgotten.
+        PERFORM set_config('synchronous_commit', 'off', true);
+    END IF;
+
+    IF cardinality(a_delivery) > 0 THEN
+        -- Lock order, everywhere: webhook rows (by id), then delivery rows (by id).
+        PERFORM 1 FROM webhooks AS w WHERE w.id = ANY(h_id) ORDER BY w.id FOR UPDATE;
+        PERFORM 1 FROM deliveries AS d WHERE d.id = ANY(a_delivery) ORDER BY d.id FOR UPDATE;
+
+        -- Record an attempt only while its delivery is ours, at the attempt before it.
+        SELECT coalesce(array_agg(u.d), '{}') INTO stale
+        FROM unnest(a_delivery, a_attempt) AS u(d, n)
+        WHERE NOT EXISTS (
+            SELECT 1 FROM deliveries AS x
+            WHERE x.id = u.d AND x.leased_by = worker AND x.attempts = u.n - 1
+        );
+        IF cardinality(stale) > 0 THEN
+            RETURN QUERY SELECT 'stale'::text, s, NULL::text, NULL::text, NULL::text, NULL::text,
+                NULL::int, NULL::int, NULL::text, NULL::text, NULL::text, NULL::text, NULL::text,
+                NULL::timestamptz, NULL::timestamptz
+            FROM unnest(stale) AS s;
+            RETURN;
+        END IF;
+
+        UPDATE webhooks AS w SET
+            consecutive_failures = CASE WHEN u.reset THEN u.after
+                                        ELSE w.consecutive_failures + u.failures END,
+            failing_since = CASE WHEN u.reset THEN u.since
+                                 ELSE coalesce(w.failing_since, u.first) END,
+            last_delivery_at = u.last_at,
+            last_delivery_status = u.last_status,
+            last_delivery_success = u.last_ok
+        FROM unnest(h_id, h_reset, h_after, h_failures, h_since, h_first, h_last_at,
+                    h_last_status, h_last_ok)
+             AS u(id, reset, after, failures, since, first, last_at, last_status, last_ok)
+        WHERE w.id = u.id;
+
+        INSERT INTO delivery_attempts (delivery_id, webhook_id, attempt, started_at,
+            duration_ms, status_code, success, error, url, request_headers, response_body)
+        SELECT u.d, u.w, u.n, u.s, u.ms, u.code, u.ok, u.err, u.url, u.h::json, u.body
+        FROM unnest(a_delivery, a_webhook, a_attempt, a_started, a_ms, a_code, a_ok, a_error,
+                    a_url, a_headers, a_body)
+             AS u(d, w, n, s, ms, code, ok, err, url, h, body);
+
+        UPDATE deliveries AS d SET
+            status = u.status, attempts = u.n, retry_index = u.retry_index,
+            next_attempt_at = u.next_at, lease_until = NULL, leased_by = NULL,
+            last_status_code = u.code, last_error = u.err, updated_at = u.at,
+            completed_at = u.done
+        FROM unnest(a_delivery, d_status, a_attempt, d_retry, d_next, a_code, a_error,
+                    a_started, d_done)
+             AS u(id, status, n, retry_index, next_at, code, err, at, done)
+        WHERE d.id = u.id;
+
+        -- Deactivate webhooks whose endpoint answered 410 Gone, then those failing too long;
+        -- their pending deliveries wait, paused, for the webhook to be enabled again.
+        IF cardinality(gone_ids) > 0 THEN
+            WITH gone AS (
+                UPDATE webhooks AS w
+                SET is_active = false, disabled_reason = gone_reason, disabled_at = c_now
+                WHERE w.id = ANY(gone_ids) AND w.is_active
+                RETURNING w.id
+            )
+            SELECT coalesce(array_agg(g.id), '{}') INTO disabled FROM gone AS g;
+        END IF;
+        IF false = ANY(a_ok) THEN
+            WITH failing AS (
+                UPDATE webhooks AS w
+                SET is_active = false,
+                    disabled_reason = 'Every delivery has failed since '
+                        || to_char(w.failing_since AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS')
+                        || '+00:00',
+                    disabled_at = c_now
+                WHERE w.id = ANY(h_id) AND w.is_active AND w.failing_since IS NOT NULL
+                  AND w.failing_since <= disable_before
+                RETURNING w.id
+            )
+            SELECT disabled || coalesce(array_agg(f.id), '{}') INTO disabled FROM failing AS f;
+        END IF;
+        IF cardinality(disabled) > 0 THEN
+            UPDATE deliveries AS d SET status = 'paused', lease_until = NULL, leased_by = NULL
+            WHERE d.webhook_id = ANY(disabled) AND d.status = 'pending';
+        END IF;
+        -- Retries just scheduled for a webhook that a user deactivated meanwhile wait too.
+        IF 'pending' = ANY(d_status) THEN
+            UPDATE deliveries AS d SET status = 'paused'
+            WHERE d.id = ANY(a_delivery) AND d.status = 'pending' AND EXISTS (
+                SELECT 1 FROM webhooks AS w WHERE w.id = d.webhook_id AND NOT w.is_active);
+        END IF;
+
+        RETURN QUERY SELECT 'disabled'::text, NULL::text, NULL::text, NULL::text, NULL::text,
+            x, NULL::int, NULL::int, NULL::text, NULL::text, NULL::text, NULL::text, NULL::text,
+            NULL::timestamptz, NULL::timestamptz
+        FROM unnest(disabled) AS x;
+    END IF;
+
+    IF c_limit > 0 THEN
+        -- The oldest due deliveries, at most each webhook's room, from a bounded window.
+        WITH rooms AS (
+            SELECT * FROM unnest(c_busy_id, c_busy_room) AS r(webhook_id, room)
+        ), win AS (
+            SELECT d.id, d.webhook_id, d.next_attempt_at FROM deliveries AS d
+            WHERE d.status = 'pending' AND d.next_attempt_at <= c_now
+              AND (d.lease_until IS NULL OR d.lease_until < c_now)
+            ORDER BY d.next_attempt_at LIMIT c_scan
+        ), ranked AS (
+            SELECT w.id, w.next_attempt_at,
+                   row_number() OVER (PARTITION BY w.webhook_id ORDER BY w.next_attempt_at)
+                       AS rank,
+                   coalesce(r.room, c_per_webhook) AS room
+            FROM win AS w LEFT JOIN rooms AS r ON r.webhook_id = w.webhook_id
+        )
+        SELECT (SELECT count(*) FROM win)::int,
+               coalesce((SELECT array_agg(p.id) FROM (
+                   SELECT k.id FROM ranked AS k WHERE k.rank <= k.room
+                   ORDER BY k.next_attempt_at LIMIT c_limit) AS p), '{}')
+        INTO window_size, picked;
+
+        IF cardinality(picked) < c_limit AND window_size >= c_scan THEN
+            -- The window is full of deliveries for endpoints without room (a stalled
+            -- endpoint's backlog): look per webhook with pending work instead, skipping those.
+            WITH RECURSIVE hooks AS (
+                SELECT (SELECT min(d.webhook_id) FROM deliveries AS d
+                        WHERE d.status = 'pending') AS w
+                UNION ALL
+                SELECT (SELECT min(d.webhook_id) FROM deliveries AS d
+                        WHERE d.status = 'pending' AND d.webhook_id > h.w)
+                FROM hooks AS h WHERE h.w IS NOT NULL
+            ), rooms AS (
+                SELECT * FROM unnest(c_busy_id, c_busy_room) AS r(webhook_id, room)
+            ), open AS (
+                SELECT h.w, coalesce(r.room, c_per_webhook) AS room
+                FROM hooks AS h LEFT JOIN rooms AS r ON r.webhook_id = h.w
+                WHERE h.w IS NOT NULL AND coalesce(r.room, c_per_webhook) > 0
+            ), due AS (
+                -- One webhook's due deliveries as a range of ix_deliveries_webhook_due. Written
+                -- as a row comparison rather than "webhook_id = o.w": with an equality the
+                -- planner may walk the due-time index instead, through the other webhooks'
+                -- backlog, since it cannot know how skewed the webhooks are.
+                SELECT x.id, x.next_attempt_at FROM open AS o CROSS JOIN LATERAL (
+                    SELECT d.id, d.next_attempt_at FROM deliveries AS d
+                    WHERE (d.webhook_id, d.next_attempt_at) >= (o.w, '-infinity'::timestamptz)
+                      AND (d.webhook_id, d.next_attempt_at) <= (o.w, c_now)
+                      AND d.status = 'pending'
+                      AND (d.lease_until IS NULL OR d.lease_until < c_now)
+                    ORDER BY d.webhook_id, d.next_attempt_at LIMIT o.room
+                ) AS x
+            )
+            SELECT coalesce(array_agg(p.id), '{}') INTO picked
+            FROM (SELECT due.id FROM due ORDER BY due.next_attempt_at LIMIT c_limit) AS p;
+        END IF;
+
+        RETURN QUERY
+        WITH locked AS (
+            SELECT d.id FROM deliveries AS d JOIN webhooks AS w ON w.id = d.webhook_id
+            WHERE d.id = ANY(picked) AND d.status = 'pending'
+              AND (d.lease_until IS NULL OR d.lease_until < c_now) AND w.is_active
+            FOR UPDATE OF d SKIP LOCKED
+        ), claimed AS (
+            UPDATE deliveries AS d SET lease_until = c_lease_until, leased_by = worker
+            FROM locked WHERE d.id = locked.id
+            RETURNING d.id, d.team_id, d.event_id, d.event_type, d.webhook_id, d.attempts,
+                      d.retry_index
+        )
+        SELECT 'claimed'::text, c.id::text, c.team_id::text, c.event_id::text,
+               c.event_type::text, c.webhook_id::text, c.attempts, c.retry_index, e.payload,
+               e.request_id::text, w.url::text, w.secret_ciphertext,
+               w.previous_secret_ciphertext, w.previous_secret_expires_at, NULL::timestamptz
+        FROM claimed AS c
+        JOIN events AS e ON e.id = c.event_id
+        JOIN webhooks AS w ON w.id = c.webhook_id;
+        GET DIAGNOSTICS claimed_count = ROW_COUNT;
+
+        IF claimed_count < cardinality(picked) THEN
+            -- Some were not claimed: taken by another worker meanwhile, or due for a webhook
+            -- deactivated since their fan-out. Those wait, paused, for re-activation.
+            UPDATE deliveries AS d SET status = 'paused', lease_until = NULL, leased_by = NULL
+            FROM webhooks AS w
+            WHERE d.id = ANY(picked) AND d.status = 'pending'
+              AND (d.lease_until IS NULL OR d.lease_until < c_now)
+              AND w.id = d.webhook_id AND NOT w.is_active;
+        END IF;
+    END IF;
+
+    RETURN QUERY
+    SELECT 'next_due'::text, NULL::text, NULL::text, NULL::text, NULL::text, NULL::text,
+           NULL::int, NULL::int, NULL::text, NULL::text, NULL::text, NULL::text, NULL::text,
+           NULL::timestamptz,
+           (SELECT min(d.next_attempt_at) FROM deliveries AS d
+            WHERE d.status = 'pending' AND d.next_attempt_at > c_now);
+END
+$fn$;
+"""
 
 
 def upgrade() -> None:
@@ -345,6 +553,6 @@ def upgrade() -> None:
 def downgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
         op.execute("DROP FUNCTION IF EXISTS cstar_cycle")
-        op.execute(cycle_0008())
+        op.execute(PREVIOUS_CYCLE)
     op.drop_index("ix_delivery_stats_hour", table_name="delivery_stats")
     op.drop_table("delivery_stats")
