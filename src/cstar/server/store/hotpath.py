@@ -34,6 +34,10 @@ from cstar.server.domain.deliveries import Attempt, DeliveryStatus, Event
 from cstar.server.domain.stats import LATENCY_BUCKETS, hour_of, latency_bucket
 from cstar.server.store.channels import DELIVERIES_CHANNEL, EVENTS_CHANNEL
 from cstar.server.store.contract import AttemptOutcome, ClaimedDelivery, ClaimRequest
+from cstar.server.store.queries import load
+
+_SQLITE = load("cstar.server.store.sqlite")
+_POSTGRES = load("cstar.server.store.postgres")
 
 #: A claim chooses from this many times ``limit`` of the oldest due deliveries (the window);
 #: when the window is full of deliveries for endpoints without room, it looks per endpoint.
@@ -203,117 +207,19 @@ class SqliteHotPath(HotPath):
     claim's ranking window costs 0.5 ms at twice the limit and 0.8 ms at four times.
     """
 
-    #: The claim window: the oldest due deliveries whose lease is free.
-    _WINDOW = """
-        SELECT id, webhook_id FROM deliveries
-        WHERE status = 'pending' AND next_attempt_at <= ?1
-          AND (lease_until IS NULL OR lease_until < ?1)
-        ORDER BY next_attempt_at LIMIT ?2
-    """
-    #: Every webhook with pending deliveries and its earliest one: one probe per webhook of
-    #: ``ix_deliveries_webhook_due`` (a loose index scan), whatever the size of its backlog.
-    _HOOKS = """
-        WITH RECURSIVE hooks(w) AS (
-            SELECT (SELECT min(webhook_id) FROM deliveries WHERE status = 'pending')
-            UNION ALL
-            SELECT (SELECT min(webhook_id) FROM deliveries
-                    WHERE status = 'pending' AND webhook_id > hooks.w)
-            FROM hooks WHERE hooks.w IS NOT NULL
-        )
-        SELECT w, (SELECT min(next_attempt_at) FROM deliveries
-                   WHERE webhook_id = hooks.w AND status = 'pending')
-        FROM hooks WHERE w IS NOT NULL
-    """
-    #: One webhook's oldest due deliveries whose lease is free.
-    _HOOK_DUE = """
-        SELECT next_attempt_at, id FROM deliveries
-        WHERE webhook_id = ?1 AND status = 'pending' AND next_attempt_at <= ?2
-          AND (lease_until IS NULL OR lease_until < ?2)
-        ORDER BY webhook_id, next_attempt_at LIMIT ?3
-    """
-    _LEASE = """
-        UPDATE deliveries SET lease_until = ?1, leased_by = ?2
-        WHERE id IN (SELECT value FROM json_each(?3))
-        RETURNING id
-    """
-    #: Which of a batch's deliveries this worker still holds, and at which attempt.
-    _OURS = """
-        SELECT id, attempts FROM deliveries
-        WHERE leased_by = ?1 AND id IN (SELECT value FROM json_each(?2))
-    """
-    _CLAIMED = """
-        SELECT d.id, d.team_id, d.event_id, d.event_type, d.webhook_id, d.attempts,
-               d.retry_index, e.payload, e.request_id, w.url, w.is_active,
-               w.secret_ciphertext, w.previous_secret_ciphertext, w.previous_secret_expires_at
-        FROM deliveries AS d
-        JOIN events AS e ON e.id = d.event_id
-        JOIN webhooks AS w ON w.id = d.webhook_id
-        WHERE d.id IN (SELECT value FROM json_each(?1))
-    """
-    _HEALTH = """
-        UPDATE webhooks SET
-            consecutive_failures = CASE WHEN ?2 THEN ?3 ELSE consecutive_failures + ?4 END,
-            failing_since = CASE WHEN ?2 THEN ?5 ELSE coalesce(failing_since, ?6) END,
-            last_delivery_at = ?7, last_delivery_status = ?8, last_delivery_success = ?9
-        WHERE id = ?1
-    """
-    _ATTEMPTS = """
-        INSERT INTO delivery_attempts (delivery_id, webhook_id, attempt, started_at, duration_ms,
-            status_code, success, error, url, request_headers, response_body)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-    """
-    _DELIVERIES = """
-        UPDATE deliveries SET status = ?, attempts = ?, retry_index = ?, next_attempt_at = ?,
-            lease_until = NULL, leased_by = NULL, last_status_code = ?, last_error = ?,
-            updated_at = ?, completed_at = ?
-        WHERE id = ? AND leased_by = ?
-    """
-    #: A batch's share of each (webhook, hour)'s statistics (``stats_rows``), added.
-    _STATS = """
-        INSERT INTO delivery_stats (webhook_id, hour, succeeded, retrying, failed,
-            latency_le_10ms, latency_le_25ms, latency_le_50ms, latency_le_100ms,
-            latency_le_250ms, latency_le_500ms, latency_le_1000ms, latency_le_2500ms,
-            latency_le_5000ms, latency_le_10000ms, latency_over_10000ms)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-        ON CONFLICT (webhook_id, hour) DO UPDATE SET
-            succeeded = succeeded + excluded.succeeded,
-            retrying = retrying + excluded.retrying,
-            failed = failed + excluded.failed,
-            latency_le_10ms = latency_le_10ms + excluded.latency_le_10ms,
-            latency_le_25ms = latency_le_25ms + excluded.latency_le_25ms,
-            latency_le_50ms = latency_le_50ms + excluded.latency_le_50ms,
-            latency_le_100ms = latency_le_100ms + excluded.latency_le_100ms,
-            latency_le_250ms = latency_le_250ms + excluded.latency_le_250ms,
-            latency_le_500ms = latency_le_500ms + excluded.latency_le_500ms,
-            latency_le_1000ms = latency_le_1000ms + excluded.latency_le_1000ms,
-            latency_le_2500ms = latency_le_2500ms + excluded.latency_le_2500ms,
-            latency_le_5000ms = latency_le_5000ms + excluded.latency_le_5000ms,
-            latency_le_10000ms = latency_le_10000ms + excluded.latency_le_10000ms,
-            latency_over_10000ms = latency_over_10000ms + excluded.latency_over_10000ms
-    """
-    #: The earliest delivery not yet due. What is due and was not claimed waits for room (a
-    #: finishing send pokes the dispatcher) or for another worker's lease.
-    _NEXT_DUE = """
-        SELECT min(next_attempt_at) FROM deliveries
-        WHERE status = 'pending' AND next_attempt_at > ?
-    """
-    #: Writers are serialised, so ``MAX(seq) + 1`` (one index probe) is unique and increasing.
-    _EVENT = """
-        INSERT INTO events (id, team_id, type, payload, request_id, is_test, created_at, seq)
-        VALUES (?, ?, ?, ?, ?, ?, ?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM events))
-    """
-    _FAN_OUT = """
-        INSERT INTO deliveries (id, team_id, event_id, webhook_id, event_type, status, attempts,
-            retry_index, next_attempt_at, created_at, updated_at)
-        SELECT 'dlv_' || lower(hex(randomblob(12))), ?1, ?2, w.id, ?3, 'pending', 0, 0,
-               ?4, ?4, ?4
-        FROM webhooks AS w
-        WHERE w.team_id = ?1 AND w.is_active = 1 AND w.id IN (
-            SELECT webhook_id FROM webhook_subscriptions
-            WHERE team_id = ?1 AND pattern IN (?5, ?6, ?7)
-        )
-        RETURNING id, webhook_id
-    """
+    _WINDOW = _SQLITE.claim_window
+    _HOOKS = _SQLITE.pending_webhooks
+    _HOOK_DUE = _SQLITE.webhook_due
+    _LEASE = _SQLITE.lease
+    _OURS = _SQLITE.ours
+    _CLAIMED = _SQLITE.claimed
+    _HEALTH = _SQLITE.record_health
+    _ATTEMPTS = _SQLITE.insert_attempts
+    _DELIVERIES = _SQLITE.update_deliveries
+    _STATS = _SQLITE.add_stats
+    _NEXT_DUE = _SQLITE.next_due
+    _EVENT = _SQLITE.insert_event
+    _FAN_OUT = _SQLITE.fan_out
 
     def insert_events(self, conn: Connection, events: Sequence[Event]) -> None:
         _sqlite(conn).executemany(
@@ -507,36 +413,9 @@ class PgCycle:
 
 
 class PostgresHotPath(HotPath):
-    #: The earliest delivery not yet due (see SqliteHotPath._NEXT_DUE).
-    _NEXT_DUE = """
-        SELECT min(next_attempt_at) FROM deliveries
-        WHERE status = 'pending' AND next_attempt_at > $1
-    """
-    #: Events from arrays, numbered (``seq``) in the order given.
-    _EVENTS = """
-        INSERT INTO events (id, team_id, type, payload, request_id, is_test, created_at)
-        SELECT id, team_id, type, payload, request_id, is_test, created_at
-        FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::boolean[],
-                    $7::timestamptz[])
-             WITH ORDINALITY AS t(id, team_id, type, payload, request_id, is_test, created_at, ord)
-        ORDER BY ord
-    """
-    #: Every event's deliveries in one statement: one per event and subscribed active webhook.
-    _FAN_OUT = """
-        INSERT INTO deliveries (id, team_id, event_id, webhook_id, event_type, status, attempts,
-            retry_index, next_attempt_at, created_at, updated_at)
-        SELECT 'dlv_' || replace(gen_random_uuid()::text, '-', ''), i.team_id, i.id, w.id,
-               i.type, 'pending', 0, 0, i.now, i.now, i.now
-        FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::text[],
-                    $6::text[], $7::text[])
-             AS i(id, team_id, type, now, exact, resource, everything)
-        JOIN webhooks AS w ON w.team_id = i.team_id AND w.is_active
-        WHERE w.id IN (
-            SELECT webhook_id FROM webhook_subscriptions AS s
-            WHERE s.team_id = i.team_id AND s.pattern IN (i.exact, i.resource, i.everything)
-        )
-        RETURNING event_id, id, webhook_id
-    """
+    _NEXT_DUE = _POSTGRES.next_due
+    _EVENTS = _POSTGRES.insert_events
+    _FAN_OUT = _POSTGRES.fan_out
     _NOTIFY_EVENT = f"SELECT pg_notify('{EVENTS_CHANNEL}', '')"
     _NOTIFY_BOTH = f"{_NOTIFY_EVENT}, pg_notify('{DELIVERIES_CHANNEL}', '')"
 
@@ -579,14 +458,7 @@ class PostgresHotPath(HotPath):
         value = conn.exec_driver_sql(self._NEXT_DUE, (now,)).scalar()
         return value if isinstance(value, datetime) else None
 
-    _CYCLE = """
-        SELECT * FROM cstar_cycle(
-            $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
-            $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33, $34,
-            $35, $36, $37, $38, $39, $40, $41, $42, $43, $44, $45, $46, $47, $48, $49, $50,
-            $51, $52
-        )
-    """
+    _CYCLE = _POSTGRES.cycle
 
     def cycle(
         self,

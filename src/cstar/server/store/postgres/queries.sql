@@ -1,0 +1,42 @@
+-- PostgreSQL's hot statements, run through the driver (``store/postgres/backend.py``).
+-- Parameters are ``$N``; lists travel as arrays.
+
+-- name: insert_events
+-- Events from arrays, numbered (``seq``) in the order given.
+INSERT INTO events (id, team_id, type, payload, request_id, is_test, created_at)
+SELECT id, team_id, type, payload, request_id, is_test, created_at
+FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::boolean[],
+            $7::timestamptz[])
+     WITH ORDINALITY AS t(id, team_id, type, payload, request_id, is_test, created_at, ord)
+ORDER BY ord
+
+-- name: fan_out
+-- Every event's deliveries in one statement: one per event and subscribed active webhook.
+INSERT INTO deliveries (id, team_id, event_id, webhook_id, event_type, status, attempts,
+    retry_index, next_attempt_at, created_at, updated_at)
+SELECT 'dlv_' || replace(gen_random_uuid()::text, '-', ''), i.team_id, i.id, w.id,
+       i.type, 'pending', 0, 0, i.now, i.now, i.now
+FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::text[],
+            $6::text[], $7::text[])
+     AS i(id, team_id, type, now, exact, resource, everything)
+JOIN webhooks AS w ON w.team_id = i.team_id AND w.is_active
+WHERE w.id IN (
+    SELECT webhook_id FROM webhook_subscriptions AS s
+    WHERE s.team_id = i.team_id AND s.pattern IN (i.exact, i.resource, i.everything)
+)
+RETURNING event_id, id, webhook_id
+
+-- name: cycle
+-- Record a batch of attempts and claim in one call of ``cstar_cycle`` (created by the
+-- migrations, written out in ``functions.sql``): one round trip, one transaction.
+SELECT * FROM cstar_cycle(
+    $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
+    $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33, $34,
+    $35, $36, $37, $38, $39, $40, $41, $42, $43, $44, $45, $46, $47, $48, $49, $50,
+    $51, $52
+)
+
+-- name: next_due
+-- The earliest delivery not yet due (see the SQLite file's ``next_due``).
+SELECT min(next_attempt_at) FROM deliveries
+WHERE status = 'pending' AND next_attempt_at > $1

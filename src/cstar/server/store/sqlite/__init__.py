@@ -1,0 +1,1 @@
+"""SQL for SQLite only, shipped with the package: ``queries.sql``, the hot statements."""

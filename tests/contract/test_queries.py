@@ -1,0 +1,65 @@
+"""The named-query files: how they are read, and that each backend's file holds exactly the
+statements its backend runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from cstar.server.store import queries
+from cstar.server.store.queries import QueryError, load, parse
+
+STORE = Path(queries.__file__).parent
+
+
+def test_blocks_run_to_the_next_name_without_their_comments() -> None:
+    text = """-- A header comment.
+
+-- name: first
+-- What the first one does,
+-- on two lines.
+SELECT 1
+FROM t  -- an inline comment stays
+
+--name:second
+SELECT 2;
+-- trailing comment
+
+"""
+    q = parse(text, "x.sql")
+    assert list(q) == ["first", "second"]
+    assert q["first"] == "SELECT 1\nFROM t  -- an inline comment stays"
+    assert q.second == "SELECT 2;"
+    assert len(q) == 2
+
+
+def test_a_name_defined_twice_is_refused_naming_the_file() -> None:
+    with pytest.raises(QueryError, match=r"x\.sql:4: query 'a' is defined twice"):
+        parse("-- name: a\nSELECT 1\n\n-- name: a\nSELECT 2\n", "x.sql")
+
+
+def test_an_unknown_name_is_an_error_naming_the_file() -> None:
+    q = parse("-- name: a\nSELECT 1\n", "x.sql")
+    with pytest.raises(QueryError, match=r"x\.sql has no query named 'b'"):
+        q["b"]
+    with pytest.raises(QueryError, match=r"x\.sql has no query named 'b'"):
+        _ = q.b
+    assert q.get("b") is None
+
+
+def test_sql_outside_a_block_and_empty_blocks_are_refused() -> None:
+    with pytest.raises(QueryError, match="before the first"):
+        parse("SELECT 1\n-- name: a\nSELECT 2\n", "x.sql")
+    with pytest.raises(QueryError, match="'a' is empty"):
+        parse("-- name: a\n-- nothing\n-- name: b\nSELECT 2\n", "x.sql")
+
+
+def test_a_file_is_read_once() -> None:
+    assert load("cstar.server.store.sqlite") is load("cstar.server.store.sqlite")
+
+
+def test_queries_are_read_only() -> None:
+    q = parse("-- name: a\nSELECT 1\n", "x.sql")
+    with pytest.raises(TypeError):
+        q["a"] = "SELECT 2"  # type: ignore[index]
