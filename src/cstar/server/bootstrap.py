@@ -29,15 +29,18 @@ from cstar.server.services.request_log import RequestLogRecorder
 from cstar.server.services.teams import CreatedTeam, TeamService
 from cstar.server.services.webhooks import WebhookService
 from cstar.server.store import migrate
+from cstar.server.store.backend import Backend
 from cstar.server.store.channels import EVENTS_CHANNEL
 from cstar.server.store.contract import StoreError
 from cstar.server.store.dashboard_sessions import SqlDashboardStore
-from cstar.server.store.database import Database, open_database
+from cstar.server.store.database import Database, PostgresDatabase, SqliteDatabase, open_database
 from cstar.server.store.deliveries import SqlDeliveryStore
 from cstar.server.store.event_log import SqlEventLog
 from cstar.server.store.key_status import SqlKeyStatus
+from cstar.server.store.postgres.backend import PostgresBackend
 from cstar.server.store.request_logs import SqlRequestLogStore
 from cstar.server.store.sql import SqlStore
+from cstar.server.store.sqlite.backend import SqliteBackend
 
 log = logging.getLogger(__name__)
 
@@ -128,6 +131,15 @@ async def _check_master_key(store: SqlStore, box: SecretBox) -> None:
         )
 
 
+def backend_for(database: Database) -> Backend:
+    """The backend of ``database``'s kind: the one place that picks by database."""
+    if isinstance(database, PostgresDatabase):
+        return PostgresBackend(database)
+    if isinstance(database, SqliteDatabase):
+        return SqliteBackend(database)
+    raise TypeError(f"no backend for {type(database).__name__}")
+
+
 async def open_container(
     settings: Settings, *, clock: Clock = utc_now, bootstrap: bool = True
 ) -> Container:
@@ -156,7 +168,7 @@ async def open_container(
             await _check_master_key(store, box)
         except StoreError as exc:
             raise StartupError(f"cannot use the database: {_reason(exc)}") from exc
-        delivery_store = SqlDeliveryStore(database)
+        delivery_store = SqlDeliveryStore(database, backend_for(database))
         sender = Sender(
             timeout=settings.delivery_timeout,
             max_response_bytes=settings.max_response_bytes,

@@ -1,40 +1,35 @@
 """The delivery half of the storage contract: publishing, claiming, recording, re-queueing.
 
-Hot paths are one statement per batch: fan-out is ``INSERT ... SELECT`` over the subscription
-index; a claim is one ``UPDATE ... RETURNING`` (PostgreSQL: ``FOR UPDATE SKIP LOCKED`` in the same
-statement; SQLite: the single writer connection serialises claimers); results are written with
-one ``executemany`` per table per batch.
+Written with SQLAlchemy Core, the same for every database. What a database does its own way
+(the hot statements of publishing and of the dispatcher's cycle, the claim of an idempotency
+key, waking the workers) is its backend's (``store/backend.py``), given to the store when the
+server starts.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from functools import partial
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection
 
 from cstar.server.domain.deliveries import Attempt, Delivery, DeliveryStatus, Event
 from cstar.server.domain.pagination import Page, PageRequest
 from cstar.server.domain.stats import HourlyStats, hour_of
+from cstar.server.store.backend import Backend, KeyTaken, Publish
 from cstar.server.store.base import SqlBase
 from cstar.server.store.batching import Batcher
-from cstar.server.store.channels import DELIVERIES_CHANNEL
 from cstar.server.store.contract import (
     AttemptOutcome,
-    ClaimedDelivery,
     ClaimRequest,
     CycleResult,
     DeliveryFilter,
     PublishOutcome,
     QueuedDelivery,
-    StoreError,
 )
-from cstar.server.store.database import Database, PostgresDatabase
-from cstar.server.store.hotpath import HotPath, PostgresHotPath, Publish, SqliteHotPath
+from cstar.server.store.database import Database
 from cstar.server.store.schema import (
     LATENCY_COLUMNS,
     UTCDateTime,
@@ -45,40 +40,20 @@ from cstar.server.store.schema import (
     idempotency_keys,
     webhooks,
 )
-from cstar.server.store.sql import set_deliveries_paused
 
 _PURGE_CHUNK = 5000
-#: A cycle whose outcomes keep turning stale (leases changing under it) gives up after this.
-_STALE_ROUNDS = 3
-
-GONE_REASON = "The endpoint answered 410 Gone"
-
-
-def failing_reason(since: datetime) -> str:
-    return f"Every delivery has failed since {since.isoformat(timespec='seconds')}"
-
-
-class _KeyTaken(Exception):
-    """A concurrent publish committed the same idempotency key first."""
 
 
 class SqlDeliveryStore(SqlBase):
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database, backend: Backend) -> None:
         super().__init__(database)
-        self._sqlite = SqliteHotPath()
-        self._postgres = PostgresHotPath()
-        #: This database's statements for publishing (and, below, its dispatch cycle).
-        self._hot: HotPath = self._postgres if self._pg else self._sqlite
-        #: PostgreSQL: publishes without an idempotency key share transactions (SQLite's writer
-        #: thread already groups its commits).
-        self._publishes: Batcher[Publish, PublishOutcome] = Batcher(
-            self._publish_many, self._publish_one
-        )
+        #: This database's own ways: publishing, the dispatch cycle, waking the workers.
+        self._backend = backend
 
     @property
     def publish_batches(self) -> Batcher[Publish, PublishOutcome]:
-        """PostgreSQL's publish batcher, for its counters (tests and benchmarks)."""
-        return self._publishes
+        """The backend's publish batcher, for its counters (tests and benchmarks)."""
+        return self._backend.publish_batches
 
     # -- publishing --------------------------------------------------------------------------
     async def publish(
@@ -91,26 +66,23 @@ class SqlDeliveryStore(SqlBase):
         now: datetime,
     ) -> PublishOutcome:
         if idempotency_key is None:
-            item = (event, patterns, now)
-            if self._pg:
-                return await self._publishes.submit(item)
-            return await self._publish_one(item)
+            return await self._backend.publish((event, patterns, now))
 
         def work(conn: Connection) -> PublishOutcome:
             replay = _replay(conn, event.team_id, idempotency_key, idempotency_since)
             if replay is not None:
                 return replay
-            self._hot.insert_events(conn, [event])
-            self._claim_key(conn, event, idempotency_key, idempotency_since)
-            (queued,) = self._hot.fan_out(conn, [(event, patterns, now)])
-            self._hot.notify(conn, deliveries=bool(queued))
+            self._backend.insert_events(conn, [event])
+            self._backend.claim_key(conn, event, idempotency_key, idempotency_since)
+            (queued,) = self._backend.fan_out(conn, [(event, patterns, now)])
+            self._backend.notify(conn, deliveries=bool(queued))
             return PublishOutcome(
                 event=event, queued=[QueuedDelivery(d, w) for d, w in queued], replayed=False
             )
 
         try:
             return await self._write(work)
-        except _KeyTaken:
+        except KeyTaken:
             key = idempotency_key or ""
             replay = await self._read(
                 lambda conn: _replay(conn, event.team_id, key, idempotency_since)
@@ -119,64 +91,10 @@ class SqlDeliveryStore(SqlBase):
                 raise
             return replay
 
-    async def _publish_one(self, item: Publish) -> PublishOutcome:
-        (outcome,) = await self._publish_many([item])
-        return outcome
-
-    async def _publish_many(self, items: Sequence[Publish]) -> list[PublishOutcome]:
-        """Several events and their fan-out in one transaction."""
-
-        def work(conn: Connection) -> list[PublishOutcome]:
-            queued = self._hot.publish_many(conn, items)
-            return [
-                PublishOutcome(
-                    event=event, queued=[QueuedDelivery(d, w) for d, w in each], replayed=False
-                )
-                for (event, _, _), each in zip(items, queued, strict=True)
-            ]
-
-        return await self._write(work)
-
-    def _claim_key(self, conn: Connection, event: Event, key: str, since: datetime) -> None:
-        """Record the key for this event; a stale key (older than ``since``) is replaced."""
-        values = {
-            "team_id": event.team_id,
-            "key": key,
-            "event_id": event.id,
-            "created_at": event.created_at,
-        }
-        if not self._pg:
-            # SQLite writers are serialised (BEGIN IMMEDIATE): the replay check above already
-            # saw any fresh key, so whatever is left is stale.
-            conn.execute(
-                idempotency_keys.delete().where(
-                    idempotency_keys.c.team_id == event.team_id, idempotency_keys.c.key == key
-                )
-            )
-            conn.execute(idempotency_keys.insert().values(**values))
-            return
-        stmt = (
-            postgresql.insert(idempotency_keys)
-            .values(**values)
-            .on_conflict_do_update(
-                index_elements=["team_id", "key"],
-                set_={"event_id": event.id, "created_at": event.created_at},
-                where=idempotency_keys.c.created_at < since,
-            )
-            .returning(idempotency_keys.c.key)
-        )
-        if conn.execute(stmt).first() is None:
-            raise _KeyTaken
-
-    def _notify(self, conn: Connection) -> None:
-        """PostgreSQL: wake idle workers (there is work to claim) when this commits."""
-        if self._pg:
-            conn.execute(sa.select(sa.func.pg_notify(DELIVERIES_CHANNEL, "")))
-
     async def record_test_send(self, event: Event, delivery: Delivery, attempt: Attempt) -> None:
         def work(conn: Connection) -> None:
-            self._hot.insert_events(conn, [event])
-            self._hot.notify(conn, deliveries=False)
+            self._backend.insert_events(conn, [event])
+            self._backend.notify(conn, deliveries=False)
             conn.execute(deliveries.insert().values(**_delivery_values(delivery)))
             conn.execute(delivery_attempts.insert().values(**_attempt_values(attempt)))
 
@@ -192,65 +110,13 @@ class SqlDeliveryStore(SqlBase):
         now: datetime,
         disable_failing_since: datetime,
     ) -> CycleResult:
-        if isinstance(self._db, PostgresDatabase):
-            return await self._pg_cycle(
-                outcomes, claim, worker_id, now, disable_failing_since, self._postgres, self._db
-            )
-
-        def work(conn: Connection) -> CycleResult:
-            fresh = self._sqlite.ours(conn, outcomes, worker_id)
-            disabled = self._record(conn, fresh, worker_id, now, disable_failing_since)
-            claimed = self._claim(conn, claim) if claim is not None and claim.limit > 0 else []
-            return CycleResult(
-                claimed,
-                disabled,
-                self._sqlite.next_due(conn, now),
-                stale=len(outcomes) - len(fresh),
-            )
-
-        # Only a cycle that records attempts must reach the disk before it returns.
-        return await self._db.write_short(work, durable=bool(outcomes))
-
-    async def _pg_cycle(
-        self,
-        outcomes: Sequence[AttemptOutcome],
-        claim: ClaimRequest | None,
-        worker_id: str,
-        now: datetime,
-        disable_failing_since: datetime,
-        hot: PostgresHotPath,
-        database: PostgresDatabase,
-    ) -> CycleResult:
-        """One call of ``cstar_cycle``, one transaction. Outcomes that are not ours to record
-        (recorded before an answer was lost, or leased to another worker since) come back as
-        stale with nothing written: they are dropped and the cycle is called again."""
-        request = claim if claim is not None and claim.limit > 0 else None
-        pending = list(outcomes)
-        for _ in range(_STALE_ROUNDS):
-            if request is None and not pending:
-                return CycleResult(
-                    [], [], await self.next_due_at(now), stale=len(outcomes) - len(pending)
-                )
-            answer = await database.call(
-                partial(
-                    hot.cycle,
-                    outcomes=pending,
-                    worker_id=worker_id,
-                    now=now,
-                    claim=request,
-                    gone_reason=GONE_REASON,
-                    disable_before=disable_failing_since,
-                )
-            )
-            if not answer.stale:
-                return CycleResult(
-                    answer.claimed,
-                    answer.disabled,
-                    answer.next_due,
-                    stale=len(outcomes) - len(pending),
-                )
-            pending = [o for o in pending if o.attempt.delivery_id not in answer.stale]
-        raise StoreError("the dispatcher's leases kept changing during one cycle")
+        return await self._backend.record_and_claim(
+            outcomes,
+            claim,
+            worker_id=worker_id,
+            now=now,
+            disable_failing_since=disable_failing_since,
+        )
 
     async def release_unheld(self, held: Sequence[str], *, worker_id: str) -> int:
         keep = list(held)
@@ -264,80 +130,10 @@ class SqlDeliveryStore(SqlBase):
                 statement = statement.where(deliveries.c.id.not_in(keep))
             count = int(conn.execute(statement.values(lease_until=None, leased_by=None)).rowcount)
             if count:
-                self._notify(conn)
+                self._backend.wake_workers(conn)
             return count
 
         return await self._write(work)
-
-    def _claim(self, conn: Connection, request: ClaimRequest) -> list[ClaimedDelivery]:
-        """SQLite's claim (PostgreSQL's is part of ``cstar_cycle``).
-
-        The oldest due deliveries (a bounded window of them), ranked per webhook, so one claim
-        takes at most each webhook's remaining room: a backlog for one endpoint can neither
-        exceed its concurrency cap nor crowd the others out of a claim.
-        """
-        claimed = self._sqlite.claim(
-            conn,
-            now=request.now,
-            limit=request.limit,
-            lease_until=request.lease_until,
-            worker_id=request.worker_id,
-            per_webhook=request.per_webhook,
-            busy=request.busy,
-        )
-        inactive = [c.delivery_id for c, active in claimed if not active]
-        if inactive:  # deactivated between fan-out and claim: wait for re-activation
-            conn.execute(
-                deliveries.update()
-                .where(deliveries.c.id.in_(inactive))
-                .values(status=DeliveryStatus.PAUSED.value, lease_until=None, leased_by=None)
-            )
-        return [c for c, active in claimed if active]
-
-    def _record(
-        self,
-        conn: Connection,
-        outcomes: Sequence[AttemptOutcome],
-        worker_id: str,
-        now: datetime,
-        disable_failing_since: datetime,
-    ) -> list[str]:
-        if not outcomes:
-            return []
-        # Lock order, everywhere: webhook rows (sorted by id) before delivery rows. A user
-        # deactivating a webhook takes them in the same order, so the two cannot deadlock.
-        self._sqlite.record(conn, outcomes, worker_id)
-        return self._after_record(conn, outcomes, now, disable_failing_since)
-
-    def _after_record(
-        self,
-        conn: Connection,
-        outcomes: Sequence[AttemptOutcome],
-        now: datetime,
-        disable_failing_since: datetime,
-    ) -> list[str]:
-        """Deactivate webhooks that answered 410 or have failed too long; pause the retries of
-        webhooks that are inactive now. Nothing to do when every attempt succeeded."""
-        failed = sorted({o.attempt.webhook_id for o in outcomes if not o.attempt.success})
-        if not failed:
-            return []
-        gone = sorted({o.attempt.webhook_id for o in outcomes if o.deactivate_reason})
-        disabled = _deactivate(conn, gone, failed, now, disable_failing_since)
-        retrying = [o.attempt.delivery_id for o in outcomes if o.status is DeliveryStatus.PENDING]
-        if retrying:  # their webhook was deactivated meanwhile (by a user or just now)
-            inactive = sa.select(webhooks.c.id).where(
-                webhooks.c.id.in_(failed), webhooks.c.is_active.is_(False)
-            )
-            conn.execute(
-                deliveries.update()
-                .where(
-                    deliveries.c.id.in_(retrying),
-                    deliveries.c.status == DeliveryStatus.PENDING.value,
-                    deliveries.c.webhook_id.in_(inactive),
-                )
-                .values(status=DeliveryStatus.PAUSED.value)
-            )
-        return disabled
 
     async def release(self, delivery_ids: Sequence[str], *, worker_id: str) -> None:
         if not delivery_ids:
@@ -350,14 +146,13 @@ class SqlDeliveryStore(SqlBase):
                 .where(deliveries.c.id.in_(ids), deliveries.c.leased_by == worker_id)
                 .values(lease_until=None, leased_by=None)
             )
-            self._notify(conn)
+            self._backend.wake_workers(conn)
 
         await self._write(work)
 
     async def next_due_at(self, now: datetime) -> datetime | None:
         """When the next delivery not held by a live lease falls due."""
-        hot: SqliteHotPath | PostgresHotPath = self._postgres if self._pg else self._sqlite
-        return await self._read(lambda conn: hot.next_due(conn, now))
+        return await self._backend.next_due_at(now)
 
     async def purge(self, *, completed_before: datetime, idempotency_before: datetime) -> int:
         """Delete events older than ``completed_before`` with nothing left to deliver (their
@@ -500,7 +295,7 @@ class SqlDeliveryStore(SqlBase):
         def work(conn: Connection) -> Delivery | None:
             if conn.execute(statement).rowcount == 0:
                 return None
-            self._notify(conn)
+            self._backend.wake_workers(conn)
             return _get_delivery(conn, team_id, delivery_id)
 
         return await self._write(work)
@@ -522,47 +317,10 @@ class SqlDeliveryStore(SqlBase):
         def work(conn: Connection) -> int:
             count = int(conn.execute(statement).rowcount)
             if count:
-                self._notify(conn)
+                self._backend.wake_workers(conn)
             return count
 
         return await self._write(work)
-
-
-def _deactivate(
-    conn: Connection,
-    gone: Sequence[str],
-    webhook_ids: Sequence[str],
-    now: datetime,
-    failing_since: datetime,
-) -> list[str]:
-    disabled: list[str] = []
-    if gone:
-        result = conn.execute(
-            webhooks.update()
-            .where(webhooks.c.id.in_(list(gone)), webhooks.c.is_active.is_(True))
-            .values(is_active=False, disabled_reason=GONE_REASON, disabled_at=now)
-            .returning(webhooks.c.id)
-        )
-        disabled += list(result.scalars())
-    failing = conn.execute(
-        sa.select(webhooks.c.id, webhooks.c.failing_since).where(
-            webhooks.c.id.in_(list(webhook_ids)),
-            webhooks.c.is_active.is_(True),
-            webhooks.c.failing_since.is_not(None),
-            webhooks.c.failing_since <= failing_since,
-        )
-    ).all()
-    for row in failing:
-        conn.execute(
-            webhooks.update()
-            .where(webhooks.c.id == row.id)
-            .values(
-                is_active=False, disabled_reason=failing_reason(row.failing_since), disabled_at=now
-            )
-        )
-        disabled.append(row.id)
-    set_deliveries_paused(conn, disabled, paused=True)
-    return disabled
 
 
 def _replay(conn: Connection, team_id: str, key: str, since: datetime) -> PublishOutcome | None:

@@ -1,0 +1,264 @@
+"""What each database's backend does for the delivery store, and the helpers they share.
+
+There is one backend per database, ``store/sqlite/backend.py`` and ``store/postgres/backend.py``,
+picked once when the server starts (``bootstrap.backend_for``). Each holds what its database
+does its own way: the hot statements (publish, the dispatcher's cycle, next due), the claim of
+an idempotency key, waking the workers, and whether publishes share transactions. The rest of
+the store is SQLAlchemy Core, the same for both (``store/deliveries.py``).
+
+The hot statements run thousands of times a second, and measured per delivery SQLAlchemy's
+statement and row processing cost more than the HTTP request itself (see ``bench/README.md``).
+So they are plain SQL, one ``queries.sql`` per database read by ``store/queries.py``, run
+through the driver.
+
+Recording adds each batch to ``delivery_stats`` too (attempts per webhook and UTC hour, by
+outcome and latency bucket): summed here first (``stats_rows``), one upsert per cycle, in the
+same transaction.
+
+Both read and write the same columns, in the same formats, as the SQLAlchemy layer; the
+contract and delivery suites run every path on both databases.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any, Protocol
+
+from sqlalchemy.engine import Connection
+
+from cstar.server.domain.deliveries import Attempt, DeliveryStatus, Event
+from cstar.server.domain.stats import LATENCY_BUCKETS, hour_of, latency_bucket
+from cstar.server.store.batching import Batcher
+from cstar.server.store.contract import (
+    AttemptOutcome,
+    ClaimedDelivery,
+    ClaimRequest,
+    CycleResult,
+    PublishOutcome,
+    QueuedDelivery,
+)
+from cstar.server.store.database import Database
+
+#: A claim chooses from this many times ``limit`` of the oldest due deliveries (the window);
+#: when the window is full of deliveries for endpoints without room, it looks per endpoint.
+CLAIM_SCAN_FACTOR = 2
+#: The statuses after which a delivery is complete.
+FINISHED = (DeliveryStatus.SUCCEEDED, DeliveryStatus.FAILED)
+
+GONE_REASON = "The endpoint answered 410 Gone"
+
+
+def failing_reason(since: datetime) -> str:
+    return f"Every delivery has failed since {since.isoformat(timespec='seconds')}"
+
+
+#: An event to publish, the subscription patterns it matches (exact, resource wildcard, ``*``),
+#: and the moment its deliveries are queued.
+Publish = tuple[Event, Sequence[str], datetime]
+
+
+class KeyTaken(Exception):
+    """A concurrent publish committed the same idempotency key first."""
+
+
+class Backend(ABC):
+    """One database's own ways, for the delivery store. Publishing is inserting the events, then
+    their fan-out, then waking whoever waits for them, in the caller's transaction."""
+
+    def __init__(self, database: Database) -> None:
+        self._db = database
+        #: Publishes without an idempotency key; only PostgreSQL's go through it (SQLite's
+        #: writer thread already groups its commits).
+        self._publishes: Batcher[Publish, PublishOutcome] = Batcher(
+            self._publish_many, self._publish_one
+        )
+
+    @property
+    def publish_batches(self) -> Batcher[Publish, PublishOutcome]:
+        """The publish batcher, for its counters (tests and benchmarks)."""
+        return self._publishes
+
+    # -- publishing --------------------------------------------------------------------------
+    async def publish(self, item: Publish) -> PublishOutcome:
+        """Publish an event that has no idempotency key, in a transaction of its own."""
+        return await self._publish_one(item)
+
+    async def _publish_one(self, item: Publish) -> PublishOutcome:
+        (outcome,) = await self._publish_many([item])
+        return outcome
+
+    async def _publish_many(self, items: Sequence[Publish]) -> list[PublishOutcome]:
+        """Several events and their fan-out in one transaction."""
+
+        def work(conn: Connection) -> list[PublishOutcome]:
+            queued = self.publish_many(conn, items)
+            return [
+                PublishOutcome(
+                    event=event, queued=[QueuedDelivery(d, w) for d, w in each], replayed=False
+                )
+                for (event, _, _), each in zip(items, queued, strict=True)
+            ]
+
+        return await self._db.write(work)
+
+    def publish_many(
+        self, conn: Connection, items: Sequence[Publish]
+    ) -> list[list[tuple[str, str]]]:
+        self.insert_events(conn, [event for event, _, _ in items])
+        queued = self.fan_out(conn, items)
+        self.notify(conn, deliveries=any(queued))
+        return queued
+
+    @abstractmethod
+    def insert_events(self, conn: Connection, events: Sequence[Event]) -> None: ...
+
+    @abstractmethod
+    def fan_out(self, conn: Connection, items: Sequence[Publish]) -> list[list[tuple[str, str]]]:
+        """One delivery per event and active subscribed webhook: each event's
+        (delivery id, webhook id)."""
+
+    @abstractmethod
+    def notify(self, conn: Connection, *, deliveries: bool) -> None:
+        """Tell the other processes, when this commits, of new events (and new deliveries)."""
+
+    @abstractmethod
+    def wake_workers(self, conn: Connection) -> None:
+        """Tell idle workers, when this commits, that there is work to claim."""
+
+    @abstractmethod
+    def claim_key(self, conn: Connection, event: Event, key: str, since: datetime) -> None:
+        """Record the idempotency key for this event; a stale key (older than ``since``) is
+        replaced. Raises ``KeyTaken`` when a fresh one was committed meanwhile."""
+
+    # -- dispatching -------------------------------------------------------------------------
+    @abstractmethod
+    async def record_and_claim(
+        self,
+        outcomes: Sequence[AttemptOutcome],
+        claim: ClaimRequest | None,
+        *,
+        worker_id: str,
+        now: datetime,
+        disable_failing_since: datetime,
+    ) -> CycleResult:
+        """The dispatcher's cycle: record ``outcomes``, then claim, in one transaction."""
+
+    @abstractmethod
+    def next_due(self, conn: Connection, now: datetime) -> datetime | None:
+        """The earliest delivery not yet due."""
+
+    async def next_due_at(self, now: datetime) -> datetime | None:
+        return await self._db.read(lambda conn: self.next_due(conn, now))
+
+
+# -- shared by both backends -----------------------------------------------------------------
+
+
+class ByName(Protocol):
+    """A row read by column name: ``sqlite3.Row`` or SQLAlchemy's ``RowMapping``."""
+
+    def __getitem__(self, name: str, /) -> Any: ...
+
+
+def claimed_from(
+    row: ByName, lease_until: datetime, previous_expires_at: datetime | None
+) -> ClaimedDelivery:
+    """A claimed delivery from a row of either backend's claim, read by column name (both
+    select the columns of ``ClaimedDelivery`` under its own names)."""
+    return ClaimedDelivery(
+        delivery_id=row["id"],
+        team_id=row["team_id"],
+        event_id=row["event_id"],
+        event_type=row["event_type"],
+        webhook_id=row["webhook_id"],
+        attempts=row["attempts"],
+        retry_index=row["retry_index"],
+        payload=row["payload"],
+        request_id=row["request_id"],
+        url=row["url"],
+        secret_ciphertext=row["secret_ciphertext"],
+        previous_secret_ciphertext=row["previous_secret_ciphertext"],
+        previous_secret_expires_at=previous_expires_at,
+        lease_until=lease_until,
+    )
+
+
+def claim_scan(limit: int) -> int:
+    """The claim window's size for a claim of ``limit``."""
+    return max(limit * CLAIM_SCAN_FACTOR, 100)
+
+
+def pick_within_rooms(
+    due: Iterable[tuple[str, str]], rooms: Mapping[str, int], default_room: int, limit: int
+) -> list[str]:
+    """From ``(delivery_id, webhook_id)`` in due order, the first ``limit`` that fit in their
+    webhook's room (``rooms``, else ``default_room``)."""
+    taken: Counter[str] = Counter()
+    picked: list[str] = []
+    for delivery_id, webhook_id in due:
+        if taken[webhook_id] < rooms.get(webhook_id, default_room):
+            taken[webhook_id] += 1
+            picked.append(delivery_id)
+            if len(picked) == limit:
+                break
+    return picked
+
+
+def health_rows(outcomes: Sequence[AttemptOutcome]) -> list[tuple[Any, ...]]:
+    """Fold a batch's attempts per webhook, in time order, into one health update each,
+    sorted by webhook id (the lock order).
+
+    ``(webhook_id, reset, failures_after_last_success, failures, failing_since_after_reset,
+    first_failure, last_at, last_status, last_ok)``
+    """
+    by_webhook: dict[str, list[Attempt]] = defaultdict(list)
+    for outcome in outcomes:
+        by_webhook[outcome.attempt.webhook_id].append(outcome.attempt)
+    rows = []
+    for webhook_id, attempts in sorted(by_webhook.items()):
+        attempts.sort(key=lambda a: a.started_at)
+        last_success = max((i for i, a in enumerate(attempts) if a.success), default=None)
+        after = attempts[last_success + 1 :] if last_success is not None else attempts
+        last = attempts[-1]
+        rows.append(
+            (
+                webhook_id,
+                last_success is not None,
+                len(after),
+                len(attempts),
+                after[0].started_at if after and last_success is not None else None,
+                attempts[0].started_at,
+                last.started_at,
+                last.status_code,
+                last.success,
+            )
+        )
+    return rows
+
+
+def stats_rows(outcomes: Sequence[AttemptOutcome]) -> list[tuple[Any, ...]]:
+    """A batch's attempts summed per webhook and UTC hour of their start, sorted by (webhook,
+    hour): the lock order, after the webhook rows.
+
+    ``(webhook_id, hour, succeeded, retrying, failed, *latency)``, the latency counts in the
+    order of ``LATENCY_BOUNDS_MS`` then "above"; ``retrying`` is a failure whose delivery
+    will be tried again, ``failed`` one after which it failed for good.
+    """
+    sums: dict[tuple[str, datetime], list[int]] = {}
+    for outcome in outcomes:
+        attempt = outcome.attempt
+        key = (attempt.webhook_id, hour_of(attempt.started_at))
+        counts = sums.get(key)
+        if counts is None:
+            counts = sums[key] = [0] * (3 + LATENCY_BUCKETS)
+        if attempt.success:
+            counts[0] += 1
+        elif outcome.status is DeliveryStatus.FAILED:
+            counts[2] += 1
+        else:
+            counts[1] += 1
+        counts[3 + latency_bucket(attempt.duration_ms)] += 1
+    return [(webhook_id, hour, *counts) for (webhook_id, hour), counts in sorted(sums.items())]

@@ -1,0 +1,250 @@
+"""PostgreSQL's backend: its hot statements (``queries.sql``) and its dispatch cycle.
+
+The statements run through asyncpg with ``$N`` placeholders, lists as arrays, one statement
+however many rows. The cycle is one call of the ``cstar_cycle`` function (created by the
+migrations, written out in ``functions.sql``): recording over ``unnest(...)`` arrays and a claim
+that locks with ``FOR UPDATE SKIP LOCKED``, in one round trip. Publishes without an idempotency
+key share transactions (``Batcher``), and whoever listens hears of new events and deliveries
+through ``NOTIFY`` when they commit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from functools import partial
+
+import orjson
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.engine import Connection
+
+from cstar.server.domain.deliveries import Event
+from cstar.server.domain.stats import LATENCY_BUCKETS
+from cstar.server.store.backend import (
+    FINISHED,
+    GONE_REASON,
+    Backend,
+    KeyTaken,
+    Publish,
+    claim_scan,
+    claimed_from,
+    health_rows,
+    stats_rows,
+)
+from cstar.server.store.channels import DELIVERIES_CHANNEL, EVENTS_CHANNEL
+from cstar.server.store.contract import (
+    AttemptOutcome,
+    ClaimedDelivery,
+    ClaimRequest,
+    CycleResult,
+    PublishOutcome,
+    StoreError,
+)
+from cstar.server.store.database import PostgresDatabase
+from cstar.server.store.queries import load
+from cstar.server.store.schema import idempotency_keys
+
+_SQL = load("cstar.server.store.postgres")
+
+#: Built from the channel names, which only ``store/channels.py`` spells.
+NOTIFY_EVENTS = f"SELECT pg_notify('{EVENTS_CHANNEL}', '')"
+NOTIFY_DELIVERIES = f"SELECT pg_notify('{DELIVERIES_CHANNEL}', '')"
+NOTIFY_BOTH = f"{NOTIFY_EVENTS}, pg_notify('{DELIVERIES_CHANNEL}', '')"
+
+#: A cycle whose outcomes keep turning stale (leases changing under it) gives up after this.
+_STALE_ROUNDS = 3
+
+
+@dataclass(frozen=True, slots=True)
+class PgCycle:
+    """What one call of ``cstar_cycle`` answered."""
+
+    claimed: list[ClaimedDelivery]
+    disabled: list[str]
+    #: Deliveries whose outcome was not ours to record; nothing was written when this is set.
+    stale: set[str]
+    next_due: datetime | None
+
+
+class PostgresBackend(Backend):
+    def __init__(self, database: PostgresDatabase) -> None:
+        super().__init__(database)
+        self._pg_db = database
+
+    # -- publishing --------------------------------------------------------------------------
+    async def publish(self, item: Publish) -> PublishOutcome:
+        """Publishes share transactions: one commit for all that arrive while one is written."""
+        return await self._publishes.submit(item)
+
+    def insert_events(self, conn: Connection, events: Sequence[Event]) -> None:
+        conn.exec_driver_sql(
+            _SQL.insert_events,
+            (
+                [e.id for e in events],
+                [e.team_id for e in events],
+                [e.type for e in events],
+                [e.payload for e in events],
+                [e.request_id for e in events],
+                [e.is_test for e in events],
+                [e.created_at for e in events],
+            ),
+        )
+
+    def fan_out(self, conn: Connection, items: Sequence[Publish]) -> list[list[tuple[str, str]]]:
+        queued: dict[str, list[tuple[str, str]]] = {event.id: [] for event, _, _ in items}
+        rows = conn.exec_driver_sql(
+            _SQL.fan_out,
+            (
+                [event.id for event, _, _ in items],
+                [event.team_id for event, _, _ in items],
+                [event.type for event, _, _ in items],
+                [now for _, _, now in items],
+                [patterns[0] for _, patterns, _ in items],
+                [patterns[1] for _, patterns, _ in items],
+                [patterns[2] for _, patterns, _ in items],
+            ),
+        ).all()
+        for event_id, delivery_id, webhook_id in rows:
+            queued[event_id].append((delivery_id, webhook_id))
+        return [queued[event.id] for event, _, _ in items]
+
+    def notify(self, conn: Connection, *, deliveries: bool) -> None:
+        conn.exec_driver_sql(NOTIFY_BOTH if deliveries else NOTIFY_EVENTS)
+
+    def wake_workers(self, conn: Connection) -> None:
+        conn.exec_driver_sql(NOTIFY_DELIVERIES)
+
+    def claim_key(self, conn: Connection, event: Event, key: str, since: datetime) -> None:
+        stmt = (
+            postgresql.insert(idempotency_keys)
+            .values(team_id=event.team_id, key=key, event_id=event.id, created_at=event.created_at)
+            .on_conflict_do_update(
+                index_elements=["team_id", "key"],
+                set_={"event_id": event.id, "created_at": event.created_at},
+                where=idempotency_keys.c.created_at < since,
+            )
+            .returning(idempotency_keys.c.key)
+        )
+        if conn.execute(stmt).first() is None:
+            raise KeyTaken
+
+    # -- dispatching -------------------------------------------------------------------------
+    async def record_and_claim(
+        self,
+        outcomes: Sequence[AttemptOutcome],
+        claim: ClaimRequest | None,
+        *,
+        worker_id: str,
+        now: datetime,
+        disable_failing_since: datetime,
+    ) -> CycleResult:
+        """One call of ``cstar_cycle``, one transaction. Outcomes that are not ours to record
+        (recorded before an answer was lost, or leased to another worker since) come back as
+        stale with nothing written: they are dropped and the cycle is called again."""
+        request = claim if claim is not None and claim.limit > 0 else None
+        pending = list(outcomes)
+        for _ in range(_STALE_ROUNDS):
+            if request is None and not pending:
+                return CycleResult(
+                    [], [], await self.next_due_at(now), stale=len(outcomes) - len(pending)
+                )
+            answer = await self._pg_db.call(
+                partial(
+                    self._cycle,
+                    outcomes=pending,
+                    worker_id=worker_id,
+                    now=now,
+                    claim=request,
+                    gone_reason=GONE_REASON,
+                    disable_before=disable_failing_since,
+                )
+            )
+            if not answer.stale:
+                return CycleResult(
+                    answer.claimed,
+                    answer.disabled,
+                    answer.next_due,
+                    stale=len(outcomes) - len(pending),
+                )
+            pending = [o for o in pending if o.attempt.delivery_id not in answer.stale]
+        raise StoreError("the dispatcher's leases kept changing during one cycle")
+
+    def next_due(self, conn: Connection, now: datetime) -> datetime | None:
+        value = conn.exec_driver_sql(_SQL.next_due, (now,)).scalar()
+        return value if isinstance(value, datetime) else None
+
+    def _cycle(
+        self,
+        conn: Connection,
+        outcomes: Sequence[AttemptOutcome],
+        *,
+        worker_id: str,
+        now: datetime,
+        claim: ClaimRequest | None,
+        gone_reason: str,
+        disable_before: datetime,
+    ) -> PgCycle:
+        """Record and claim in one call of ``cstar_cycle`` (migration 0010): one round trip,
+        one transaction."""
+        health = health_rows(outcomes)
+        h = [list(c) for c in zip(*health, strict=True)] if health else [[] for _ in range(9)]
+        stats = stats_rows(outcomes)
+        s = (
+            [list(c) for c in zip(*stats, strict=True)]
+            if stats
+            else [[] for _ in range(5 + LATENCY_BUCKETS)]
+        )
+        attempts = [o.attempt for o in outcomes]
+        busy = dict(claim.busy) if claim is not None else {}
+        rows = conn.exec_driver_sql(
+            _SQL.cycle,
+            (
+                worker_id,
+                now,
+                *h,
+                [a.delivery_id for a in attempts],
+                [a.webhook_id for a in attempts],
+                [a.attempt for a in attempts],
+                [a.started_at for a in attempts],
+                [a.duration_ms for a in attempts],
+                [a.status_code for a in attempts],
+                [a.success for a in attempts],
+                [a.error for a in attempts],
+                [a.url for a in attempts],
+                [orjson.dumps(a.request_headers).decode() for a in attempts],
+                [a.response_body for a in attempts],
+                *s,
+                [o.status.value for o in outcomes],
+                [o.retry_index for o in outcomes],
+                [o.next_attempt_at for o in outcomes],
+                [o.attempt.started_at if o.status in FINISHED else None for o in outcomes],
+                sorted({o.attempt.webhook_id for o in outcomes if o.deactivate_reason}),
+                gone_reason,
+                disable_before,
+                claim.limit if claim is not None else 0,
+                claim.lease_until if claim is not None else None,
+                list(busy),
+                [claim.per_webhook - busy[w] for w in busy] if claim is not None else [],
+                claim_scan(claim.limit) if claim is not None else 0,
+                claim.per_webhook if claim is not None else 0,
+                not outcomes,
+            ),
+        ).all()
+        claimed: list[ClaimedDelivery] = []
+        disabled: list[str] = []
+        stale: set[str] = set()
+        next_due: datetime | None = None
+        for row in rows:
+            kind = row.kind
+            if kind == "claimed" and claim is not None:
+                claimed.append(
+                    claimed_from(row._mapping, claim.lease_until, row.previous_secret_expires_at)
+                )
+            elif kind == "disabled":
+                disabled.append(row.webhook_id)
+            elif kind == "stale":
+                stale.add(row.id)
+            elif kind == "next_due":
+                next_due = row.next_due
+        return PgCycle(claimed, disabled, stale, next_due)
