@@ -95,13 +95,14 @@ def test_notify_channels_are_named_only_in_channels_py() -> None:
             continue
         text = path.read_text(encoding="utf-8")
         assert not [n for n in names if n in text], path
-    # The hot path's statements, built from the constants.
-    from cstar.server.store.hotpath import PostgresHotPath
+    # PostgreSQL's backend's statements, built from the constants.
+    from cstar.server.store.postgres import backend
 
-    assert PostgresHotPath._NOTIFY_BOTH == (
+    assert backend.NOTIFY_BOTH == (
         "SELECT pg_notify('cstar_events', ''), pg_notify('cstar_deliveries', '')"
     )
-    assert PostgresHotPath._NOTIFY_EVENT == "SELECT pg_notify('cstar_events', '')"
+    assert backend.NOTIFY_EVENTS == "SELECT pg_notify('cstar_events', '')"
+    assert backend.NOTIFY_DELIVERIES == "SELECT pg_notify('cstar_deliveries', '')"
 
 
 # PostgreSQL: what the database holds.

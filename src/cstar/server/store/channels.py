@@ -1,7 +1,7 @@
 """PostgreSQL ``LISTEN``/``NOTIFY`` channels, named once for publishers and listeners.
 
-Publishing notifies in the transaction that stores the event (``store/deliveries.py``,
-``store/hotpath.py``), so listeners in every process hear of it when it commits.
+Publishing notifies in the transaction that stores the event (PostgreSQL's backend,
+``store/postgres/backend.py``), so listeners in every process hear of it when it commits.
 """
 
 from __future__ import annotations

@@ -159,7 +159,8 @@ class GroupCommitWriter:
 
 def _as_store_error(exc: Exception) -> Exception:
     """A database error as the contract's StoreError: SQLAlchemy's, and the driver's own from
-    the statements run on the raw connection (``hotpath.py``), the same as on PostgreSQL."""
+    the statements run on the raw connection (``store/sqlite/backend.py``), the same as on
+    PostgreSQL."""
     if not isinstance(exc, SQLAlchemyError | sqlite3.Error):
         return exc
     error = store_error("write", exc)

@@ -4,7 +4,7 @@ A cycle records finished attempts (webhook health, attempt rows, delivery state)
 due deliveries. As separate statements it took seven round trips, and on a loaded machine each
 round trip cost 1 to 2 ms. ``cstar_cycle`` does the same work in one call, in the lock order
 every other writer uses (webhook rows by id, then delivery rows). SQLite runs the same steps as
-plain statements in-process (``store/hotpath.py``); the contract suite runs both.
+plain statements in-process (``store/sqlite/backend.py``); the contract suite runs both.
 
 Revision ID: 0004
 Revises: 0003

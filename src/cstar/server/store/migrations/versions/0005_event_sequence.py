@@ -4,7 +4,7 @@ Streams send each event with ``id: <seq>`` and resume after the ``Last-Event-ID`
 back, so the number must only grow. PostgreSQL takes it from an identity column; several API
 processes may commit out of order, and the stream's tail waits briefly for such gaps
 (``server/realtime/tail.py``). SQLite serialises writers, so each insert takes ``MAX(seq) + 1``
-in its own transaction (``store/hotpath.py``); purging always keeps the newest event, so the
+in its own transaction (``store/sqlite/queries.sql``); purging always keeps the newest event, so the
 number never goes back.
 
 Revision ID: 0005

@@ -5,7 +5,7 @@ A webhook deleted while one of its deliveries is in flight takes its deliveries 
 the dispatcher retries a cycle's outcomes, stalled every delivery after it. The cycle now locks
 the batch's delivery rows (after the webhook rows: the lock order every writer uses, so a
 deletion waits for the cycle or the cycle sees the rows gone) and inserts only the attempts
-whose delivery still exists. SQLite does the same in ``store/hotpath.py``.
+whose delivery still exists. SQLite does the same in ``store/sqlite/backend.py``.
 
 The function is written out here in full: 0004's with that one statement changed (the
 batch's delivery rows locked before the attempts' ``INSERT``, which now skips those gone).
