@@ -163,12 +163,13 @@ async def open_container(
             box = SecretBox(master_keys(settings))
         except (ConfigError, OSError) as exc:
             raise StartupError(f"cannot load the master key: {exc}") from exc
-        store = SqlStore(database)
+        backend = backend_for(database)
+        store = SqlStore(database, backend)
         try:
             await _check_master_key(store, box)
         except StoreError as exc:
             raise StartupError(f"cannot use the database: {_reason(exc)}") from exc
-        delivery_store = SqlDeliveryStore(database, backend_for(database))
+        delivery_store = SqlDeliveryStore(database, backend)
         sender = Sender(
             timeout=settings.delivery_timeout,
             max_response_bytes=settings.max_response_bytes,
@@ -192,7 +193,7 @@ async def open_container(
             dashboard_base_url=settings.dashboard_base_url,
             published=published,
         )
-        request_log_store = SqlRequestLogStore(database)
+        request_log_store = SqlRequestLogStore(database, backend)
         streams = EventHub(
             SqlEventLog(database),
             published,

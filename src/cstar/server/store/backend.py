@@ -1,10 +1,11 @@
-"""What each database's backend does for the delivery store, and the helpers they share.
+"""What each database's backend does for the stores, and the helpers they share.
 
 There is one backend per database, ``store/sqlite/backend.py`` and ``store/postgres/backend.py``,
 picked once when the server starts (``bootstrap.backend_for``). Each holds what its database
 does its own way: the hot statements (publish, the dispatcher's cycle, next due), the claim of
-an idempotency key, waking the workers, and whether publishes share transactions. The rest of
-the store is SQLAlchemy Core, the same for both (``store/deliveries.py``).
+an idempotency key, waking the workers, whether publishes share transactions, and the few locks
+and conflict-tolerant inserts of the cold paths. The stores (``store/sql.py``,
+``store/deliveries.py``, ``store/request_logs.py``) are SQLAlchemy Core, the same for both.
 
 The hot statements run thousands of times a second, and measured per delivery SQLAlchemy's
 statement and row processing cost more than the HTTP request itself (see ``bench/README.md``).
@@ -65,7 +66,7 @@ class KeyTaken(Exception):
 
 
 class Backend(ABC):
-    """One database's own ways, for the delivery store. Publishing is inserting the events, then
+    """One database's own ways, for the stores. Publishing is inserting the events, then
     their fan-out, then waking whoever waits for them, in the caller's transaction."""
 
     def __init__(self, database: Database) -> None:
@@ -152,6 +153,21 @@ class Backend(ABC):
 
     async def next_due_at(self, now: datetime) -> datetime | None:
         return await self._db.read(lambda conn: self.next_due(conn, now))
+
+    # -- management and request logs (cold paths) -------------------------------------------
+    @abstractmethod
+    def insert_meta(self, conn: Connection, key: str, value: str) -> bool:
+        """Insert an operator metadata entry unless its key exists: whether it was inserted."""
+
+    @abstractmethod
+    def lock_team(self, conn: Connection, team_id: str) -> None:
+        """Serialise, until this transaction ends, the writes that count a team's rows before
+        adding or revoking one (so a limit holds, and one secret key always remains)."""
+
+    @abstractmethod
+    def lock_request_log_inserts(self, conn: Connection) -> None:
+        """Make batches of request log entries commit in the order their ids were drawn, so a
+        reader following ``id > after`` never sees a later id before an earlier one."""
 
 
 # -- shared by both backends -----------------------------------------------------------------

@@ -15,7 +15,6 @@ T = TypeVar("T")
 class SqlBase:
     def __init__(self, database: Database) -> None:
         self._db = database
-        self._pg = database.dialect == "postgresql"
 
     @property
     def dialect(self) -> str:

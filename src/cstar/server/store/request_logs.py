@@ -15,15 +15,13 @@ from cstar.server.domain.request_logs import (
     RequestLogPage,
     RequestLogQuery,
 )
+from cstar.server.store.backend import Backend
 from cstar.server.store.base import SqlBase
+from cstar.server.store.database import Database
 from cstar.server.store.schema import request_logs
 
 #: Rows deleted per transaction by :meth:`SqlRequestLogStore.purge`.
 PURGE_CHUNK = 5000
-#: PostgreSQL advisory lock (transaction-scoped) held while a batch is inserted: batches commit
-#: in the order their ids were drawn, so a reader following ``id > after`` never sees a later
-#: id before an earlier one has committed (several API processes write at once).
-_PG_INSERT_LOCK = 0x6353524C  # "cSRL"
 
 
 def _values(entry: RequestLogEntry) -> dict[str, Any]:
@@ -56,16 +54,19 @@ def _from_row(row: sa.Row[Any]) -> LoggedRequest:
 
 
 class SqlRequestLogStore(SqlBase):
+    def __init__(self, database: Database, backend: Backend) -> None:
+        super().__init__(database)
+        self._backend = backend
+
     async def insert(self, entries: Sequence[RequestLogEntry]) -> None:
         """Write a batch in one transaction; ids follow the order of ``entries``."""
         if not entries:
             return
         rows = [_values(e) for e in entries]
-        pg = self._pg
 
         def work(conn: Connection) -> None:
-            if pg:
-                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:id)"), {"id": _PG_INSERT_LOCK})
+            # Batches commit in the order their ids were drawn (several processes write).
+            self._backend.lock_request_log_inserts(conn)
             conn.execute(request_logs.insert(), rows)
 
         await self._write(work)

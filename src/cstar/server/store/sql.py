@@ -1,8 +1,8 @@
 """The management half of the storage contract: teams, keys, webhooks and their subscriptions.
 
-Written with SQLAlchemy Core as synchronous transaction functions, run by the database (a thread
-for SQLite, asyncpg for PostgreSQL). Dialect differences are confined to a few statements (row
-locks on PostgreSQL; SQLite serialises writers through its single writer instead).
+Written with SQLAlchemy Core as synchronous transaction functions, run by the database. The few
+statements that differ by database (a row lock, an insert that tolerates a conflict) are the
+backend's (``store/backend.py``).
 """
 
 from __future__ import annotations
@@ -12,13 +12,14 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from cstar.server.domain.models import ApiKey, KeyKind, KeyMode, Team, Webhook
 from cstar.server.domain.pagination import Page, PageRequest
+from cstar.server.store.backend import Backend
 from cstar.server.store.base import SqlBase
 from cstar.server.store.contract import RevokeOutcome, WebhookChanges
+from cstar.server.store.database import Database
 from cstar.server.store.schema import (
     UTCDateTime,
     api_keys,
@@ -35,6 +36,10 @@ _T = TypeVar("_T", ApiKey, Webhook)
 class SqlStore(SqlBase):
     """The management half of the storage contract."""
 
+    def __init__(self, database: Database, backend: Backend) -> None:
+        super().__init__(database)
+        self._backend = backend
+
     # -- operator metadata -------------------------------------------------------------------
     async def get_meta(self, key: str) -> str | None:
         def work(conn: Connection) -> str | None:
@@ -44,19 +49,14 @@ class SqlStore(SqlBase):
         return await self._read(work)
 
     async def put_meta_if_absent(self, key: str, value: str) -> str:
-        pg = self._pg
-
         def work(conn: Connection) -> str:
             current = conn.scalar(sa.select(meta.c.value).where(meta.c.key == key))
             if current is not None:
                 return str(current)
-            if pg:
-                conn.execute(
-                    postgresql.insert(meta).values(key=key, value=value).on_conflict_do_nothing()
-                )
-                return str(conn.scalar(sa.select(meta.c.value).where(meta.c.key == key)))
-            conn.execute(meta.insert().values(key=key, value=value))
-            return value
+            if self._backend.insert_meta(conn, key, value):
+                return value
+            # Another process inserted it since (PostgreSQL; SQLite's writers never overlap).
+            return str(conn.scalar(sa.select(meta.c.value).where(meta.c.key == key)))
 
         return await self._write(work)
 
@@ -75,16 +75,8 @@ class SqlStore(SqlBase):
         await self._write(work)
 
     async def create_first_team(self, team: Team, keys: Sequence[ApiKey], *, marker: str) -> bool:
-        pg = self._pg
-
         def work(conn: Connection) -> bool:
-            insert = postgresql.insert(meta) if pg else sqlite.insert(meta)
-            claimed = conn.execute(
-                insert.values(key=marker, value=team.id)
-                .on_conflict_do_nothing()
-                .returning(meta.c.key)
-            ).first()
-            if claimed is None:
+            if not self._backend.insert_meta(conn, marker, team.id):
                 return False
             conn.execute(
                 teams.insert().values(id=team.id, name=team.name, created_at=team.created_at)
@@ -120,8 +112,7 @@ class SqlStore(SqlBase):
         """Whether ``count`` (rows of the team) is below ``limit``, inside a write transaction
         that then inserts one more. Race-free: PostgreSQL serialises the team's inserts on a
         lock of its row (as revocations do); SQLite's writer transactions never overlap."""
-        if self._pg:
-            conn.execute(sa.select(teams.c.id).where(teams.c.id == team_id).with_for_update())
+        self._backend.lock_team(conn, team_id)
         return int(conn.scalar(count) or 0) < limit
 
     # -- API keys ----------------------------------------------------------------------------
@@ -165,11 +156,9 @@ class SqlStore(SqlBase):
         return await self._read(work)
 
     async def revoke_key(self, team_id: str, key_id: str, now: datetime) -> RevokeOutcome:
-        pg = self._pg
-
         def work(conn: Connection) -> RevokeOutcome:
-            if pg:  # serialise revocations within a team so one secret key always remains
-                conn.execute(sa.select(teams.c.id).where(teams.c.id == team_id).with_for_update())
+            # Serialise revocations within a team so one secret key always remains.
+            self._backend.lock_team(conn, team_id)
             row = conn.execute(
                 sa.select(api_keys.c.kind, api_keys.c.revoked_at).where(
                     api_keys.c.team_id == team_id, api_keys.c.id == key_id

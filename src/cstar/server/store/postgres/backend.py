@@ -16,6 +16,7 @@ from datetime import datetime
 from functools import partial
 
 import orjson
+import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection
 
@@ -43,7 +44,7 @@ from cstar.server.store.contract import (
 )
 from cstar.server.store.database import PostgresDatabase
 from cstar.server.store.queries import load
-from cstar.server.store.schema import idempotency_keys
+from cstar.server.store.schema import idempotency_keys, meta, teams
 
 _SQL = load("cstar.server.store.postgres")
 
@@ -51,6 +52,10 @@ _SQL = load("cstar.server.store.postgres")
 NOTIFY_EVENTS = f"SELECT pg_notify('{EVENTS_CHANNEL}', '')"
 NOTIFY_DELIVERIES = f"SELECT pg_notify('{DELIVERIES_CHANNEL}', '')"
 NOTIFY_BOTH = f"{NOTIFY_EVENTS}, pg_notify('{DELIVERIES_CHANNEL}', '')"
+
+#: The advisory lock (transaction-scoped) held while a batch of request log entries is
+#: inserted: several API processes write at once.
+REQUEST_LOG_INSERT_LOCK = 0x6353524C  # "cSRL"
 
 #: A cycle whose outcomes keep turning stale (leases changing under it) gives up after this.
 _STALE_ROUNDS = 3
@@ -128,6 +133,23 @@ class PostgresBackend(Backend):
         )
         if conn.execute(stmt).first() is None:
             raise KeyTaken
+
+    # -- management and request logs (cold paths) -------------------------------------------
+    def insert_meta(self, conn: Connection, key: str, value: str) -> bool:
+        inserted = conn.execute(
+            postgresql.insert(meta)
+            .values(key=key, value=value)
+            .on_conflict_do_nothing()
+            .returning(meta.c.key)
+        ).first()
+        return inserted is not None
+
+    def lock_team(self, conn: Connection, team_id: str) -> None:
+        """A lock of the team's row."""
+        conn.execute(sa.select(teams.c.id).where(teams.c.id == team_id).with_for_update())
+
+    def lock_request_log_inserts(self, conn: Connection) -> None:
+        conn.exec_driver_sql(_SQL.lock_request_log_inserts, (REQUEST_LOG_INSERT_LOCK,))
 
     # -- dispatching -------------------------------------------------------------------------
     async def record_and_claim(

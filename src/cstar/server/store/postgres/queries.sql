@@ -40,3 +40,8 @@ SELECT * FROM cstar_cycle(
 -- The earliest delivery not yet due (see the SQLite file's ``next_due``).
 SELECT min(next_attempt_at) FROM deliveries
 WHERE status = 'pending' AND next_attempt_at > $1
+
+-- name: lock_request_log_inserts
+-- Held while a batch of request log entries is inserted, until the transaction ends: batches
+-- commit in the order their ids were drawn.
+SELECT pg_advisory_xact_lock($1)

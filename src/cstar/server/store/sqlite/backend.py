@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 
 import orjson
 import sqlalchemy as sa
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import Connection
 
 from cstar.server.domain.deliveries import DeliveryStatus, Event
@@ -36,7 +37,7 @@ from cstar.server.store.backend import (
 )
 from cstar.server.store.contract import AttemptOutcome, ClaimedDelivery, ClaimRequest, CycleResult
 from cstar.server.store.queries import load
-from cstar.server.store.schema import deliveries, idempotency_keys, webhooks
+from cstar.server.store.schema import deliveries, idempotency_keys, meta, webhooks
 from cstar.server.store.sql import set_deliveries_paused
 
 _SQL = load("cstar.server.store.sqlite")
@@ -153,6 +154,22 @@ class SqliteBackend(Backend):
         ids = orjson.dumps([o.attempt.delivery_id for o in outcomes]).decode()
         held = dict(_raw(conn).execute(_SQL.ours, (worker_id, ids)).fetchall())
         return [o for o in outcomes if held.get(o.attempt.delivery_id) == o.attempt.attempt - 1]
+
+    # -- management and request logs (cold paths) -------------------------------------------
+    def insert_meta(self, conn: Connection, key: str, value: str) -> bool:
+        inserted = conn.execute(
+            sqlite.insert(meta)
+            .values(key=key, value=value)
+            .on_conflict_do_nothing()
+            .returning(meta.c.key)
+        ).first()
+        return inserted is not None
+
+    def lock_team(self, conn: Connection, team_id: str) -> None:
+        """Nothing: SQLite's writer transactions never overlap."""
+
+    def lock_request_log_inserts(self, conn: Connection) -> None:
+        """Nothing: SQLite's writer transactions never overlap."""
 
     # -- claiming ----------------------------------------------------------------------------
     def _claim(self, conn: Connection, request: ClaimRequest) -> list[ClaimedDelivery]:
