@@ -1,4 +1,7 @@
--- PostgreSQL's hot statements, run through the driver (``store/postgres/backend.py``).
+-- PostgreSQL's own statements, run through the driver (``store/postgres/backend.py``).
+-- Most are hot ones (publish, the cycle, next due):
+-- plain SQL, not SQLAlchemy, as they run thousands of times a second, and SQLAlchemy's
+-- statement and row processing cost more than the delivery itself (``store/backend.py``).
 -- Parameters are ``$N``; lists travel as arrays.
 
 -- name: insert_events

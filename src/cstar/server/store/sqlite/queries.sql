@@ -1,4 +1,6 @@
 -- SQLite's hot statements, run through the driver (``store/sqlite/backend.py``).
+-- Plain SQL, not SQLAlchemy: they run thousands of times a second, and SQLAlchemy's
+-- statement and row processing cost more than the delivery itself (``store/backend.py``).
 -- Parameters are ``?`` or ``?N``; times are SQLAlchemy's text for UTC (``sqlite_time``).
 
 -- name: insert_event
