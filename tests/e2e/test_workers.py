@@ -16,7 +16,7 @@ from cstar.server.bootstrap import Container
 from cstar.server.config import Settings
 from cstar.server.domain.deliveries import DeliveryStatus
 from cstar.server.services.teams import CreatedTeam
-from cstar.server.services.webhooks import WebhookDraft
+from cstar.server.services.webhooks import WebhookDraft, WebhookUpdate
 from tests.dispatch.support import wait_delivery
 from tests.e2e.server import finish, start_worker
 from tests.receiver import Receiver, Reply
@@ -185,3 +185,27 @@ async def test_a_new_event_wakes_an_idle_worker_in_another_process_at_once(
         code, err = await finish(worker)
     assert code == 0, err
     assert max(latencies) < 0.5, latencies
+
+
+async def test_enabling_a_webhook_wakes_an_idle_worker_in_another_process_at_once(
+    settings: Settings, shared: Container, receiver: Receiver, backend: str
+) -> None:
+    """Deliveries paused while their webhook was disabled are due again once it is enabled: a
+    worker in another process hears so at once (PostgreSQL: NOTIFY; polling is set to 10 s)."""
+    team, webhook_id = await setup_team(shared, receiver)
+    published = await publish_many(shared, team, 5)  # pending: no worker runs yet
+    await shared.webhooks.update(team.team.id, webhook_id, WebhookUpdate(is_active=False))
+    poll = "10s" if backend == "postgres" else "50ms"
+    worker = await start_worker(worker_env(settings, CSTAR_POLL_INTERVAL=poll))
+    try:
+        await asyncio.sleep(1.0)  # idle, listening; the deliveries are paused
+        assert receiver.received() == []
+        started = asyncio.get_running_loop().time()
+        await shared.webhooks.update(team.team.id, webhook_id, WebhookUpdate(is_active=True))
+        await receiver.wait_for(5, timeout=5)
+        waited = asyncio.get_running_loop().time() - started
+    finally:
+        code, err = await finish(worker)
+    assert code == 0, err
+    assert {r.header("x-event-id") for r in receiver.received()} == published
+    assert waited < 0.5, waited

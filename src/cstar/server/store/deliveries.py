@@ -370,18 +370,6 @@ def _requeue_values(now: datetime) -> dict[str, Any]:
     }
 
 
-def _event_values(event: Event) -> dict[str, Any]:
-    return {
-        "id": event.id,
-        "team_id": event.team_id,
-        "type": event.type,
-        "payload": event.payload,
-        "request_id": event.request_id,
-        "is_test": event.is_test,
-        "created_at": event.created_at,
-    }
-
-
 def _delivery_values(d: Delivery) -> dict[str, Any]:
     return {
         "id": d.id,

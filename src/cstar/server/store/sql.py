@@ -281,6 +281,8 @@ class SqlStore(SqlBase):
                 _replace_subscriptions(conn, team_id, webhook_id, changes.events)
             if changes.is_active is not None:
                 set_deliveries_paused(conn, [webhook_id], paused=not changes.is_active)
+                if changes.is_active:  # its paused deliveries are due: tell idle workers
+                    self._backend.wake_workers(conn)
             return _get_webhook(conn, team_id, webhook_id)
 
         return await self._write(work)

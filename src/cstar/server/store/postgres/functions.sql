@@ -11,7 +11,8 @@
 -- cstar_cycle: the dispatcher's whole cycle in one call and one transaction (record finished
 -- attempts, their statistics and webhook health; deactivate failing webhooks; claim due
 -- deliveries; report the next due time). Created by migration 0010 (delivery_stats); earlier
--- versions in 0004, 0007 and 0008. SQLite runs the same steps in store/hotpath.py.
+-- versions in 0004, 0007 and 0008. SQLite runs the same steps in
+-- store/sqlite/backend.py.
 
 CREATE FUNCTION cstar_cycle(
     worker text, c_now timestamptz,
