@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from functools import partial
+from typing import Any
 
 import orjson
 import sqlalchemy as sa
@@ -171,17 +171,18 @@ class PostgresBackend(Backend):
                 return CycleResult(
                     [], [], await self.next_due_at(now), stale=len(outcomes) - len(pending)
                 )
-            answer = await self._pg_db.call(
-                partial(
-                    self._cycle,
-                    outcomes=pending,
+            rows = await self._pg_db.fetch_direct(
+                _SQL.cycle,
+                _cycle_params(
+                    pending,
                     worker_id=worker_id,
                     now=now,
                     claim=request,
                     gone_reason=GONE_REASON,
                     disable_before=disable_failing_since,
-                )
+                ),
             )
+            answer = _cycle_answer(rows, request)
             if not answer.stale:
                 return CycleResult(
                     answer.claimed,
@@ -196,77 +197,75 @@ class PostgresBackend(Backend):
         value = conn.exec_driver_sql(_SQL.next_due, (now,)).scalar()
         return value if isinstance(value, datetime) else None
 
-    def _cycle(
-        self,
-        conn: Connection,
-        outcomes: Sequence[AttemptOutcome],
-        *,
-        worker_id: str,
-        now: datetime,
-        claim: ClaimRequest | None,
-        gone_reason: str,
-        disable_before: datetime,
-    ) -> PgCycle:
-        """Record and claim in one call of ``cstar_cycle`` (migration 0010): one round trip,
-        one transaction."""
-        health = health_rows(outcomes)
-        h = [list(c) for c in zip(*health, strict=True)] if health else [[] for _ in range(9)]
-        stats = stats_rows(outcomes)
-        s = (
-            [list(c) for c in zip(*stats, strict=True)]
-            if stats
-            else [[] for _ in range(5 + LATENCY_BUCKETS)]
-        )
-        attempts = [o.attempt for o in outcomes]
-        busy = dict(claim.busy) if claim is not None else {}
-        rows = conn.exec_driver_sql(
-            _SQL.cycle,
-            (
-                worker_id,
-                now,
-                *h,
-                [a.delivery_id for a in attempts],
-                [a.webhook_id for a in attempts],
-                [a.attempt for a in attempts],
-                [a.started_at for a in attempts],
-                [a.duration_ms for a in attempts],
-                [a.status_code for a in attempts],
-                [a.success for a in attempts],
-                [a.error for a in attempts],
-                [a.url for a in attempts],
-                [orjson.dumps(a.request_headers).decode() for a in attempts],
-                [a.response_body for a in attempts],
-                *s,
-                [o.status.value for o in outcomes],
-                [o.retry_index for o in outcomes],
-                [o.next_attempt_at for o in outcomes],
-                [o.attempt.started_at if o.status in FINISHED else None for o in outcomes],
-                sorted({o.attempt.webhook_id for o in outcomes if o.deactivate_reason}),
-                gone_reason,
-                disable_before,
-                claim.limit if claim is not None else 0,
-                claim.lease_until if claim is not None else None,
-                list(busy),
-                [claim.per_webhook - busy[w] for w in busy] if claim is not None else [],
-                claim_scan(claim.limit) if claim is not None else 0,
-                claim.per_webhook if claim is not None else 0,
-                not outcomes,
-            ),
-        ).all()
-        claimed: list[ClaimedDelivery] = []
-        disabled: list[str] = []
-        stale: set[str] = set()
-        next_due: datetime | None = None
-        for row in rows:
-            kind = row.kind
-            if kind == "claimed" and claim is not None:
-                claimed.append(
-                    claimed_from(row._mapping, claim.lease_until, row.previous_secret_expires_at)
-                )
-            elif kind == "disabled":
-                disabled.append(row.webhook_id)
-            elif kind == "stale":
-                stale.add(row.id)
-            elif kind == "next_due":
-                next_due = row.next_due
-        return PgCycle(claimed, disabled, stale, next_due)
+
+def _cycle_params(
+    outcomes: Sequence[AttemptOutcome],
+    *,
+    worker_id: str,
+    now: datetime,
+    claim: ClaimRequest | None,
+    gone_reason: str,
+    disable_before: datetime,
+) -> tuple[Any, ...]:
+    """The arguments of one ``cstar_cycle`` call (``functions.sql``): record and claim in one
+    round trip, one transaction."""
+    health = health_rows(outcomes)
+    h = [list(c) for c in zip(*health, strict=True)] if health else [[] for _ in range(9)]
+    stats = stats_rows(outcomes)
+    s = (
+        [list(c) for c in zip(*stats, strict=True)]
+        if stats
+        else [[] for _ in range(5 + LATENCY_BUCKETS)]
+    )
+    attempts = [o.attempt for o in outcomes]
+    busy = dict(claim.busy) if claim is not None else {}
+    return (
+        worker_id,
+        now,
+        *h,
+        [a.delivery_id for a in attempts],
+        [a.webhook_id for a in attempts],
+        [a.attempt for a in attempts],
+        [a.started_at for a in attempts],
+        [a.duration_ms for a in attempts],
+        [a.status_code for a in attempts],
+        [a.success for a in attempts],
+        [a.error for a in attempts],
+        [a.url for a in attempts],
+        [orjson.dumps(a.request_headers).decode() for a in attempts],
+        [a.response_body for a in attempts],
+        *s,
+        [o.status.value for o in outcomes],
+        [o.retry_index for o in outcomes],
+        [o.next_attempt_at for o in outcomes],
+        [o.attempt.started_at if o.status in FINISHED else None for o in outcomes],
+        sorted({o.attempt.webhook_id for o in outcomes if o.deactivate_reason}),
+        gone_reason,
+        disable_before,
+        claim.limit if claim is not None else 0,
+        claim.lease_until if claim is not None else None,
+        list(busy),
+        [claim.per_webhook - busy[w] for w in busy] if claim is not None else [],
+        claim_scan(claim.limit) if claim is not None else 0,
+        claim.per_webhook if claim is not None else 0,
+        not outcomes,
+    )
+
+
+def _cycle_answer(rows: Sequence[Any], claim: ClaimRequest | None) -> PgCycle:
+    """What ``cstar_cycle`` answered, row by row (by column name)."""
+    claimed: list[ClaimedDelivery] = []
+    disabled: list[str] = []
+    stale: set[str] = set()
+    next_due: datetime | None = None
+    for row in rows:
+        kind = row["kind"]
+        if kind == "claimed" and claim is not None:
+            claimed.append(claimed_from(row, claim.lease_until, row["previous_secret_expires_at"]))
+        elif kind == "disabled":
+            disabled.append(row["webhook_id"])
+        elif kind == "stale":
+            stale.add(row["id"])
+        elif kind == "next_due":
+            next_due = row["next_due"]
+    return PgCycle(claimed, disabled, stale, next_due)
