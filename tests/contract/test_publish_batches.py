@@ -5,6 +5,7 @@ submitted, fanned out to exactly its subscribers, and a bad publish in a batch f
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -121,3 +122,129 @@ async def test_publishes_on_postgresql_share_commits(
     finally:
         sa.event.remove(engine, "commit", count)
     assert len(commits) <= 8, len(commits)
+
+
+async def publish_keyed(
+    container: Container, event: Event, key: str, since: datetime | None = None
+) -> PublishOutcome:
+    now = container.clock()
+    return await container.delivery_store.publish(
+        event,
+        patterns=catalog.patterns_matching(event.type),
+        idempotency_key=key,
+        idempotency_since=since if since is not None else now - timedelta(hours=24),
+        now=now,
+    )
+
+
+async def event_count(container: Container, team_id: str) -> int:
+    def count(conn: sa.Connection) -> int:
+        found = conn.execute(
+            sa.text("SELECT count(*) FROM events WHERE team_id = :t"), {"t": team_id}
+        ).scalar()
+        return int(found or 0)
+
+    return await container.database.read(count)
+
+
+async def test_concurrent_keyed_publishes_are_each_stored_once(
+    container: Container, team: CreatedTeam
+) -> None:
+    hook = await make_webhook(container, team, "https://example.com/a", events="*")
+    built = [await build(container, team.team.id, "ticket.created", n) for n in range(100)]
+    outcomes = await asyncio.gather(
+        *(publish_keyed(container, e, f"key-{n}") for n, e in enumerate(built))
+    )
+    assert [o.event.id for o in outcomes] == [e.id for e in built]
+    assert not any(o.replayed for o in outcomes)
+    assert all([q.webhook_id for q in o.queued] == [hook.webhook.id] for o in outcomes)
+    assert await event_count(container, team.team.id) == 100
+    again = await asyncio.gather(
+        *(publish_keyed(container, e, f"key-{n}") for n, e in enumerate(built[:10]))
+    )
+    assert all(o.replayed for o in again)
+    assert [o.event.id for o in again] == [e.id for e in built[:10]]
+    assert await event_count(container, team.team.id) == 100
+    if container.database.dialect == "postgresql":
+        keyed = container.delivery_store.keyed_publish_batches
+        assert keyed.batches >= 1
+        assert keyed.batched >= 50
+
+
+async def test_a_batch_with_a_replay_a_repeated_key_and_a_stale_key_answers_each_right(
+    container: Container, team: CreatedTeam
+) -> None:
+    await make_webhook(container, team, "https://example.com/a", events="*")
+    first = await publish_keyed(
+        container, await build(container, team.team.id, "ticket.created", 0), "seen"
+    )
+    old = await publish_keyed(
+        container, await build(container, team.team.id, "ticket.created", 1), "stale"
+    )
+    # A window that starts after "stale" was claimed: that key is free to take over.
+    after_old = container.clock() + timedelta(milliseconds=1)
+    await asyncio.sleep(0.01)
+    fresh = [await build(container, team.team.id, "ticket.created", n) for n in range(2, 12)]
+    twice = [await build(container, team.team.id, "ticket.created", n) for n in (12, 13)]
+    retaken = await build(container, team.team.id, "ticket.created", 14)
+    blocker = asyncio.create_task(
+        publish_keyed(container, await build(container, team.team.id, "ticket.created", 15), "b")
+    )
+    await asyncio.sleep(0)  # the rest queue behind it, together
+    seen_again = await build(container, team.team.id, "ticket.created", 16)
+    answers = await asyncio.gather(
+        publish_keyed(container, seen_again, "seen"),
+        *(publish_keyed(container, e, f"fresh-{n}") for n, e in enumerate(fresh)),
+        publish_keyed(container, twice[0], "twice"),
+        publish_keyed(container, twice[1], "twice"),
+        publish_keyed(container, retaken, "stale", since=after_old),
+    )
+    await blocker
+    replay, rest = answers[0], answers[1:]
+    assert replay.replayed
+    assert replay.event.id == first.event.id
+    assert [o.event.id for o in rest[:10]] == [e.id for e in fresh]
+    assert not any(o.replayed for o in rest[:10])
+    # The same key twice at once: one is stored, the other answers as its replay (which one
+    # wins is the database's race when the batch falls back to publishing each alone).
+    one, other = rest[10], rest[11]
+    assert one.event.id == other.event.id
+    assert one.event.id in {twice[0].id, twice[1].id}
+    assert sorted([one.replayed, other.replayed]) == [False, True]
+    took_over = rest[12]
+    assert not took_over.replayed
+    assert took_over.event.id == retaken.id != old.event.id
+    # seen, stale, the blocker, ten fresh, one of "twice", the stale key's new event.
+    assert await event_count(container, team.team.id) == 2 + 1 + 10 + 1 + 1
+
+
+async def test_a_batch_takes_over_a_stale_key_in_one_transaction(
+    container: Container, team: CreatedTeam
+) -> None:
+    await make_webhook(container, team, "https://example.com/a", events="*")
+    old = await publish_keyed(
+        container, await build(container, team.team.id, "ticket.created", 0), "stale"
+    )
+    await asyncio.sleep(0.01)
+    since = container.clock()  # every item's window starts after "stale" was claimed
+    built = [await build(container, team.team.id, "ticket.created", n) for n in range(1, 21)]
+    keys = ["alone", "stale", *(f"new-{n}" for n in range(18))]
+    batched_before = container.delivery_store.keyed_publish_batches.batched
+    blocker = asyncio.create_task(publish_keyed(container, built[0], keys[0], since))
+    await asyncio.sleep(0)  # the 19 others queue behind it, "stale" among them
+    rest = await asyncio.gather(
+        *(publish_keyed(container, e, k, since) for e, k in zip(built[1:], keys[1:], strict=True))
+    )
+    assert not (await blocker).replayed
+    assert not any(o.replayed for o in rest)
+    taken = rest[0]
+    assert taken.event.id == built[1].id != old.event.id
+    assert await event_count(container, team.team.id) == 21
+    replay = await publish_keyed(
+        container, await build(container, team.team.id, "ticket.created", 99), "stale"
+    )
+    assert replay.replayed
+    assert replay.event.id == built[1].id
+    if container.database.dialect == "postgresql":
+        # The 19 behind the first went together, in one transaction.
+        assert container.delivery_store.keyed_publish_batches.batched - batched_before == 19

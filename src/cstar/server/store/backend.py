@@ -61,6 +61,11 @@ def failing_reason(since: datetime) -> str:
 Publish = tuple[Event, Sequence[str], datetime]
 
 
+#: A publish with an idempotency key: the event, its patterns and moment (as ``Publish``), the
+#: key, and the start of the key's window (an older key is stale and taken over).
+KeyedPublish = tuple[Event, Sequence[str], datetime, str, datetime]
+
+
 class KeyTaken(Exception):
     """A concurrent publish committed the same idempotency key first."""
 
@@ -76,6 +81,10 @@ class Backend(ABC):
         self._publishes: Batcher[Publish, PublishOutcome] = Batcher(
             self._publish_many, self._publish_one
         )
+
+    #: Whether publishes share transactions through a ``Batcher`` (PostgreSQL; SQLite's writer
+    #: thread already groups its commits).
+    groups_publishes = False
 
     @property
     def publish_batches(self) -> Batcher[Publish, PublishOutcome]:
@@ -133,6 +142,13 @@ class Backend(ABC):
     def claim_key(self, conn: Connection, event: Event, key: str, since: datetime) -> None:
         """Record the idempotency key for this event; a stale key (older than ``since``) is
         replaced. Raises ``KeyTaken`` when a fresh one was committed meanwhile."""
+
+    def claim_new_keys(self, conn: Connection, items: Sequence[KeyedPublish]) -> bool:
+        """For a batch of keyed publishes whose events are inserted: claim every key, unless one
+        of them is fresh (a replay) or held by another transaction. ``False`` means the batch
+        must be rolled back and each publish made alone. Only for backends that group
+        publishes."""
+        raise NotImplementedError
 
     # -- dispatching -------------------------------------------------------------------------
     @abstractmethod

@@ -18,7 +18,7 @@ from sqlalchemy.engine import Connection
 from cstar.server.domain.deliveries import Attempt, Delivery, DeliveryStatus, Event
 from cstar.server.domain.pagination import Page, PageRequest
 from cstar.server.domain.stats import HourlyStats, hour_of
-from cstar.server.store.backend import Backend, KeyTaken, Publish
+from cstar.server.store.backend import Backend, KeyedPublish, KeyTaken, Publish
 from cstar.server.store.base import SqlBase
 from cstar.server.store.batching import Batcher
 from cstar.server.store.contract import (
@@ -49,11 +49,20 @@ class SqlDeliveryStore(SqlBase):
         super().__init__(database)
         #: This database's own ways: publishing, the dispatch cycle, waking the workers.
         self._backend = backend
+        #: Keyed publishes that share transactions, where the backend groups publishes.
+        self._keyed: Batcher[KeyedPublish, PublishOutcome] = Batcher(
+            self._publish_keyed_many, self._publish_keyed_one
+        )
 
     @property
     def publish_batches(self) -> Batcher[Publish, PublishOutcome]:
         """The backend's publish batcher, for its counters (tests and benchmarks)."""
         return self._backend.publish_batches
+
+    @property
+    def keyed_publish_batches(self) -> Batcher[KeyedPublish, PublishOutcome]:
+        """The batcher of keyed publishes, for its counters (tests and benchmarks)."""
+        return self._keyed
 
     # -- publishing --------------------------------------------------------------------------
     async def publish(
@@ -67,13 +76,21 @@ class SqlDeliveryStore(SqlBase):
     ) -> PublishOutcome:
         if idempotency_key is None:
             return await self._backend.publish((event, patterns, now))
+        item = (event, patterns, now, idempotency_key, idempotency_since)
+        if self._backend.groups_publishes:
+            return await self._keyed.submit(item)
+        return await self._publish_keyed_one(item)
+
+    async def _publish_keyed_one(self, item: KeyedPublish) -> PublishOutcome:
+        """A keyed publish in a transaction of its own: a replay when the key is fresh."""
+        event, patterns, now, key, since = item
 
         def work(conn: Connection) -> PublishOutcome:
-            replay = _replay(conn, event.team_id, idempotency_key, idempotency_since)
+            replay = _replay(conn, event.team_id, key, since)
             if replay is not None:
                 return replay
             self._backend.insert_events(conn, [event])
-            self._backend.claim_key(conn, event, idempotency_key, idempotency_since)
+            self._backend.claim_key(conn, event, key, since)
             (queued,) = self._backend.fan_out(conn, [(event, patterns, now)])
             self._backend.notify(conn, deliveries=bool(queued))
             return PublishOutcome(
@@ -83,13 +100,31 @@ class SqlDeliveryStore(SqlBase):
         try:
             return await self._write(work)
         except KeyTaken:
-            key = idempotency_key or ""
-            replay = await self._read(
-                lambda conn: _replay(conn, event.team_id, key, idempotency_since)
-            )
+            replay = await self._read(lambda conn: _replay(conn, event.team_id, key, since))
             if replay is None:  # pragma: no cover - the winner committed before we got here
                 raise
             return replay
+
+    async def _publish_keyed_many(self, items: Sequence[KeyedPublish]) -> list[PublishOutcome]:
+        """Keyed publishes that queued together, in one transaction, as long as none of them is
+        a replay and every key is free; otherwise nothing is written and the batcher publishes
+        each alone (``_publish_keyed_one``), which sorts out replays and races."""
+        plain = [(event, patterns, now) for event, patterns, now, _key, _since in items]
+
+        def work(conn: Connection) -> list[PublishOutcome]:
+            self._backend.insert_events(conn, [event for event, _, _ in plain])
+            if not self._backend.claim_new_keys(conn, items):
+                raise _OneByOne
+            queued = self._backend.fan_out(conn, plain)
+            self._backend.notify(conn, deliveries=any(queued))
+            return [
+                PublishOutcome(
+                    event=event, queued=[QueuedDelivery(d, w) for d, w in each], replayed=False
+                )
+                for (event, _, _), each in zip(plain, queued, strict=True)
+            ]
+
+        return await self._write(work)
 
     async def record_test_send(self, event: Event, delivery: Delivery, attempt: Attempt) -> None:
         def work(conn: Connection) -> None:
@@ -473,3 +508,7 @@ def _attempt_from_row(row: sa.Row[Any]) -> Attempt:
         request_headers=dict(row.request_headers),
         response_body=row.response_body,
     )
+
+
+class _OneByOne(Exception):
+    """A batch of keyed publishes holds a replay or a key taken meanwhile: publish each alone."""

@@ -26,6 +26,7 @@ from cstar.server.store.backend import (
     FINISHED,
     GONE_REASON,
     Backend,
+    KeyedPublish,
     KeyTaken,
     Publish,
     claim_scan,
@@ -73,6 +74,8 @@ class PgCycle:
 
 
 class PostgresBackend(Backend):
+    groups_publishes = True
+
     def __init__(self, database: PostgresDatabase) -> None:
         super().__init__(database)
         self._pg_db = database
@@ -119,6 +122,31 @@ class PostgresBackend(Backend):
 
     def wake_workers(self, conn: Connection) -> None:
         conn.exec_driver_sql(NOTIFY_DELIVERIES)
+
+    def claim_new_keys(self, conn: Connection, items: Sequence[KeyedPublish]) -> bool:
+        fresh = conn.exec_driver_sql(
+            _SQL.fresh_keys,
+            (
+                [event.team_id for event, *_ in items],
+                [key for *_, key, _since in items],
+                [since for *_, since in items],
+            ),
+        ).scalar()
+        if fresh:
+            return False
+        claimed = conn.exec_driver_sql(
+            _SQL.claim_keys,
+            (
+                [event.team_id for event, *_ in items],
+                [key for *_, key, _since in items],
+                [event.id for event, *_ in items],
+                [event.created_at for event, *_ in items],
+                # The earliest window start: a key between it and an item's own start is left
+                # alone here, and that item's publish alone takes it over.
+                min(since for *_, since in items),
+            ),
+        ).all()
+        return len(claimed) == len(items)
 
     def claim_key(self, conn: Connection, event: Event, key: str, since: datetime) -> None:
         stmt = (

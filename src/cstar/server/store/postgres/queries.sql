@@ -48,3 +48,21 @@ WHERE status = 'pending' AND next_attempt_at > $1
 -- Held while a batch of request log entries is inserted, until the transaction ends: batches
 -- commit in the order their ids were drawn.
 SELECT pg_advisory_xact_lock($1)
+
+-- name: fresh_keys
+-- How many of a batch's idempotency keys are already held by an event newer than the
+-- window's start (each such publish is a replay, answered on its own).
+SELECT count(*) FROM idempotency_keys AS k
+JOIN unnest($1::text[], $2::text[], $3::timestamptz[]) AS i(team_id, key, since)
+  ON k.team_id = i.team_id AND k.key = i.key
+WHERE k.created_at >= i.since
+
+-- name: claim_keys
+-- A batch's idempotency keys for its events; a stale key (older than $5) is taken over.
+-- Returns the keys claimed: fewer than given means another transaction holds one.
+INSERT INTO idempotency_keys (team_id, key, event_id, created_at)
+SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[])
+ON CONFLICT (team_id, key) DO UPDATE
+    SET event_id = excluded.event_id, created_at = excluded.created_at
+    WHERE idempotency_keys.created_at < $5
+RETURNING key
