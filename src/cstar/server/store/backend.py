@@ -32,14 +32,11 @@ from sqlalchemy.engine import Connection
 
 from cstar.server.domain.deliveries import Attempt, DeliveryStatus, Event
 from cstar.server.domain.stats import LATENCY_BUCKETS, hour_of, latency_bucket
-from cstar.server.store.batching import Batcher
 from cstar.server.store.contract import (
     AttemptOutcome,
     ClaimedDelivery,
     ClaimRequest,
     CycleResult,
-    PublishOutcome,
-    QueuedDelivery,
 )
 from cstar.server.store.database import Database
 
@@ -74,46 +71,14 @@ class Backend(ABC):
     """One database's own ways, for the stores. Publishing is inserting the events, then
     their fan-out, then waking whoever waits for them, in the caller's transaction."""
 
-    def __init__(self, database: Database) -> None:
-        self._db = database
-        #: Publishes without an idempotency key; only PostgreSQL's go through it (SQLite's
-        #: writer thread already groups its commits).
-        self._publishes: Batcher[Publish, PublishOutcome] = Batcher(
-            self._publish_many, self._publish_one
-        )
-
-    #: Whether publishes share transactions through a ``Batcher`` (PostgreSQL; SQLite's writer
-    #: thread already groups its commits).
+    #: Whether publishes share transactions (PostgreSQL, through the store's batchers);
+    #: SQLite's writer thread already groups its commits.
     groups_publishes = False
 
-    @property
-    def publish_batches(self) -> Batcher[Publish, PublishOutcome]:
-        """The publish batcher, for its counters (tests and benchmarks)."""
-        return self._publishes
+    def __init__(self, database: Database) -> None:
+        self._db = database
 
     # -- publishing --------------------------------------------------------------------------
-    async def publish(self, item: Publish) -> PublishOutcome:
-        """Publish an event that has no idempotency key, in a transaction of its own."""
-        return await self._publish_one(item)
-
-    async def _publish_one(self, item: Publish) -> PublishOutcome:
-        (outcome,) = await self._publish_many([item])
-        return outcome
-
-    async def _publish_many(self, items: Sequence[Publish]) -> list[PublishOutcome]:
-        """Several events and their fan-out in one transaction."""
-
-        def work(conn: Connection) -> list[PublishOutcome]:
-            queued = self.publish_many(conn, items)
-            return [
-                PublishOutcome(
-                    event=event, queued=[QueuedDelivery(d, w) for d, w in each], replayed=False
-                )
-                for (event, _, _), each in zip(items, queued, strict=True)
-            ]
-
-        return await self._db.write(work)
-
     def publish_many(
         self, conn: Connection, items: Sequence[Publish]
     ) -> list[list[tuple[str, str]]]:

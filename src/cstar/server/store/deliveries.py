@@ -49,15 +49,19 @@ class SqlDeliveryStore(SqlBase):
         super().__init__(database)
         #: This database's own ways: publishing, the dispatch cycle, waking the workers.
         self._backend = backend
-        #: Keyed publishes that share transactions, where the backend groups publishes.
+        #: Publishes that share transactions, where the backend groups publishes: one commit
+        #: for all that arrive while one is written.
+        self._plain: Batcher[Publish, PublishOutcome] = Batcher(
+            self._publish_many, self._publish_one
+        )
         self._keyed: Batcher[KeyedPublish, PublishOutcome] = Batcher(
             self._publish_keyed_many, self._publish_keyed_one
         )
 
     @property
     def publish_batches(self) -> Batcher[Publish, PublishOutcome]:
-        """The backend's publish batcher, for its counters (tests and benchmarks)."""
-        return self._backend.publish_batches
+        """The batcher of publishes without a key, for its counters (tests and benchmarks)."""
+        return self._plain
 
     @property
     def keyed_publish_batches(self) -> Batcher[KeyedPublish, PublishOutcome]:
@@ -75,11 +79,26 @@ class SqlDeliveryStore(SqlBase):
         now: datetime,
     ) -> PublishOutcome:
         if idempotency_key is None:
-            return await self._backend.publish((event, patterns, now))
-        item = (event, patterns, now, idempotency_key, idempotency_since)
+            plain = (event, patterns, now)
+            if self._backend.groups_publishes:
+                return await self._plain.submit(plain)
+            return await self._publish_one(plain)
+        keyed = (event, patterns, now, idempotency_key, idempotency_since)
         if self._backend.groups_publishes:
-            return await self._keyed.submit(item)
-        return await self._publish_keyed_one(item)
+            return await self._keyed.submit(keyed)
+        return await self._publish_keyed_one(keyed)
+
+    async def _publish_one(self, item: Publish) -> PublishOutcome:
+        (outcome,) = await self._publish_many([item])
+        return outcome
+
+    async def _publish_many(self, items: Sequence[Publish]) -> list[PublishOutcome]:
+        """Several events and their fan-out in one transaction."""
+
+        def work(conn: Connection) -> list[PublishOutcome]:
+            return _published(items, self._backend.publish_many(conn, items))
+
+        return await self._write(work)
 
     async def _publish_keyed_one(self, item: KeyedPublish) -> PublishOutcome:
         """A keyed publish in a transaction of its own: a replay when the key is fresh."""
@@ -93,9 +112,8 @@ class SqlDeliveryStore(SqlBase):
             self._backend.claim_key(conn, event, key, since)
             (queued,) = self._backend.fan_out(conn, [(event, patterns, now)])
             self._backend.notify(conn, deliveries=bool(queued))
-            return PublishOutcome(
-                event=event, queued=[QueuedDelivery(d, w) for d, w in queued], replayed=False
-            )
+            (outcome,) = _published([(event, patterns, now)], [queued])
+            return outcome
 
         try:
             return await self._write(work)
@@ -117,12 +135,7 @@ class SqlDeliveryStore(SqlBase):
                 raise _OneByOne
             queued = self._backend.fan_out(conn, plain)
             self._backend.notify(conn, deliveries=any(queued))
-            return [
-                PublishOutcome(
-                    event=event, queued=[QueuedDelivery(d, w) for d, w in each], replayed=False
-                )
-                for (event, _, _), each in zip(plain, queued, strict=True)
-            ]
+            return _published(plain, queued)
 
         return await self._write(work)
 
@@ -512,3 +525,13 @@ def _attempt_from_row(row: sa.Row[Any]) -> Attempt:
 
 class _OneByOne(Exception):
     """A batch of keyed publishes holds a replay or a key taken meanwhile: publish each alone."""
+
+
+def _published(
+    items: Sequence[Publish], queued: Sequence[Sequence[tuple[str, str]]]
+) -> list[PublishOutcome]:
+    """Each newly published event with the deliveries its fan-out queued."""
+    return [
+        PublishOutcome(event=event, queued=[QueuedDelivery(d, w) for d, w in each], replayed=False)
+        for (event, _, _), each in zip(items, queued, strict=True)
+    ]

@@ -3,9 +3,10 @@
 The statements run through asyncpg with ``$N`` placeholders, lists as arrays, one statement
 however many rows. The cycle is one call of the ``cstar_cycle`` function (created by the
 migrations, written out in ``functions.sql``): recording over ``unnest(...)`` arrays and a claim
-that locks with ``FOR UPDATE SKIP LOCKED``, in one round trip. Publishes without an idempotency
-key share transactions (``Batcher``), and whoever listens hears of new events and deliveries
-through ``NOTIFY`` when they commit.
+that locks with ``FOR UPDATE SKIP LOCKED``, in one round trip. Publishes share transactions
+(``groups_publishes``: the store batches them; keyed ones claim their keys together,
+``claim_new_keys``), and whoever listens hears of new events and deliveries through ``NOTIFY``
+when they commit.
 """
 
 from __future__ import annotations
@@ -40,7 +41,6 @@ from cstar.server.store.contract import (
     ClaimedDelivery,
     ClaimRequest,
     CycleResult,
-    PublishOutcome,
     StoreError,
 )
 from cstar.server.store.database import PostgresDatabase
@@ -81,10 +81,6 @@ class PostgresBackend(Backend):
         self._pg_db = database
 
     # -- publishing --------------------------------------------------------------------------
-    async def publish(self, item: Publish) -> PublishOutcome:
-        """Publishes share transactions: one commit for all that arrive while one is written."""
-        return await self._publishes.submit(item)
-
     def insert_events(self, conn: Connection, events: Sequence[Event]) -> None:
         conn.exec_driver_sql(
             _SQL.insert_events,
