@@ -7,8 +7,9 @@ ceiling of the HTTP client itself.
 It measures, in one run and against the same fast local receiver (nginx answering 200, or a
 Python receiver in another process when nginx is not installed):
 
-1. the ceiling: a bare loop of signed POSTs from the dispatcher's own HTTP client (aiohttp on
-   uvloop, same connector settings), ``--concurrency`` in flight, no bookkeeping;
+1. the ceiling: a bare loop of signed POSTs from the dispatcher's own HTTP client (pyreqwest,
+   the same settings), ``--concurrency`` in flight, no bookkeeping; and, beside it, the same loop
+   through aiohttp on uvloop (the dispatcher's client until 2026-12-04);
 2. throughput: a backlog of ``--events`` published events drained by one dispatcher, every
    attempt durably logged (SQLite synchronous=FULL; PostgreSQL fsync on commit);
 3. latency: ``--rate`` events per second published for ``--seconds``; time from the call to
@@ -28,12 +29,13 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import asyncpg
 import uvloop
 from cryptography.fernet import Fernet
@@ -121,38 +123,77 @@ http {{
 # -- 1. the ceiling -------------------------------------------------------------------------------
 
 
+def signed_headers() -> dict[str, str]:
+    return dict(
+        delivery_headers(
+            body=BODY,
+            secrets=["whsec_" + "b" * 40],
+            event_id="evt_x",
+            event_type="ticket.created",
+            webhook_id="whk_x",
+            attempt=1,
+            request_id=None,
+            now=utc_now(),
+        )
+    )
+
+
 async def ceiling(url: str, *, requests: int, concurrency: int) -> float:
+    """Signed POSTs per second through the dispatcher's own client."""
     sender = Sender(timeout=10, max_response_bytes=4096, allow_private=True, pool_size=concurrency)
     await sender.start()
-    secret = "whsec_" + "b" * 40
+
+    async def post() -> None:
+        result = await sender.send(url, BODY, signed_headers())
+        if not result.success:
+            raise RuntimeError(result.error)
+
+    try:
+        return await bare_loop(post, requests=requests, concurrency=concurrency)
+    finally:
+        await sender.close()
+
+
+async def aiohttp_ceiling(url: str, *, requests: int, concurrency: int) -> float:
+    """The same through aiohttp on uvloop, with the connector settings the dispatcher had."""
+    connector = aiohttp.TCPConnector(
+        limit=concurrency, limit_per_host=0, ttl_dns_cache=30, keepalive_timeout=30
+    )
+    async with aiohttp.ClientSession(
+        connector=connector,
+        timeout=aiohttp.ClientTimeout(total=10),
+        auto_decompress=False,
+        trust_env=False,
+        skip_auto_headers=("Accept-Encoding",),
+    ) as session:
+
+        async def post() -> None:
+            async with session.post(
+                url, data=BODY, headers=signed_headers(), allow_redirects=False
+            ) as response:
+                await response.content.read(4096)
+                if response.status != 200:
+                    raise RuntimeError(f"endpoint answered {response.status}")
+
+        return await bare_loop(post, requests=requests, concurrency=concurrency)
+
+
+async def bare_loop(
+    post: Callable[[], Awaitable[None]], *, requests: int, concurrency: int
+) -> float:
     remaining = requests
 
     async def loop() -> None:
         nonlocal remaining
         while remaining > 0:
             remaining -= 1
-            headers = delivery_headers(
-                body=BODY,
-                secrets=[secret],
-                event_id="evt_x",
-                event_type="ticket.created",
-                webhook_id="whk_x",
-                attempt=1,
-                request_id=None,
-                now=utc_now(),
-            )
-            result = await sender.send(url, BODY, headers)
-            if not result.success:
-                raise RuntimeError(result.error)
+            await post()
 
-    try:
-        await asyncio.gather(*(loop() for _ in range(concurrency)))  # warm the pool
-        remaining = requests
-        started = time.perf_counter()
-        await asyncio.gather(*(loop() for _ in range(concurrency)))
-        return requests / (time.perf_counter() - started)
-    finally:
-        await sender.close()
+    await asyncio.gather(*(loop() for _ in range(concurrency)))  # warm the pool
+    remaining = requests
+    started = time.perf_counter()
+    await asyncio.gather(*(loop() for _ in range(concurrency)))
+    return requests / (time.perf_counter() - started)
 
 
 # -- the system under test --------------------------------------------------------------------
@@ -267,28 +308,33 @@ async def run(args: argparse.Namespace) -> None:
     with receiver() as (url, kind):
         print(f"receiver: {kind}")
         print(
-            f"ceiling: signed POSTs from the dispatcher's own client (aiohttp + uvloop, "
-            f"{args.concurrency} in flight, no bookkeeping); each round measures it next to "
-            "the throughput it is compared with (this machine's speed drifts by 20% and more)"
+            f"ceiling: signed POSTs from the dispatcher's own client (pyreqwest), "
+            f"{args.concurrency} in flight, no bookkeeping, and beside it aiohttp on uvloop; "
+            "each round measures both next to the throughput they are compared with (this "
+            "machine's speed drifts by 20% and more)"
         )
         backends = ["sqlite", "postgres"] if args.backend == "both" else [args.backend]
         for backend in backends:
             workdir = Path(tempfile.mkdtemp(prefix="cstar-bench-db-"))
             database_url, drop = await fresh_database(backend, workdir)
             node = await node_for(database_url, args.concurrency)
-            rounds: list[tuple[float, float, float]] = []
+            rounds: list[tuple[float, float, float, float]] = []
             try:
                 for index in range(args.rounds):
                     top = await ceiling(
                         url, requests=args.ceiling_requests, concurrency=args.concurrency
                     )
+                    other = await aiohttp_ceiling(
+                        url, requests=args.ceiling_requests, concurrency=args.concurrency
+                    )
                     rate, publish_rate = await throughput(
                         node, url, args.events, name=f"Bench {index}"
                     )
-                    rounds.append((rate, top, publish_rate))
+                    rounds.append((rate, top, publish_rate, other))
                     print(
                         f"[{backend}] round {index + 1}: {rate:,.0f} deliveries/s against a "
-                        f"ceiling of {top:,.0f}/s ({rate / top:.0%})"
+                        f"ceiling of {top:,.0f}/s ({rate / top:.0%}); aiohttp's ceiling "
+                        f"{other:,.0f}/s ({rate / other:.0%})"
                     )
                 lat = await latency(node, url, rate=args.rate, seconds=args.seconds)
             finally:
@@ -296,15 +342,18 @@ async def run(args: argparse.Namespace) -> None:
                 if drop is not None:
                     await drop()
                 shutil.rmtree(workdir, ignore_errors=True)
-            rate = statistics.median(r for r, _, _ in rounds)
-            top = statistics.median(t for _, t, _ in rounds)
-            ratio = statistics.median(r / t for r, t, _ in rounds)
-            publish_rate = statistics.median(p for _, _, p in rounds)
+            rate = statistics.median(r[0] for r in rounds)
+            top = statistics.median(r[1] for r in rounds)
+            ratio = statistics.median(r[0] / r[1] for r in rounds)
+            publish_rate = statistics.median(r[2] for r in rounds)
+            other = statistics.median(r[3] for r in rounds)
+            other_ratio = statistics.median(r[0] / r[3] for r in rounds)
             print(
                 f"[{backend}] throughput: {rate:,.0f} deliveries/s with every attempt durably "
                 f"logged (median of {len(rounds)} rounds of {args.events:,}); ceiling "
-                f"{top:,.0f}/s; ratio {ratio:.0%} (median of the per-round ratios); "
-                f"publishing ran at {publish_rate:,.0f} events/s"
+                f"{top:,.0f}/s; ratio {ratio:.0%} (median of the per-round ratios); aiohttp's "
+                f"ceiling {other:,.0f}/s, ratio {other_ratio:.0%}; publishing ran at "
+                f"{publish_rate:,.0f} events/s"
             )
             print(
                 f"[{backend}] latency at {args.rate} events/s: p50 {pct(lat, 50):.1f} ms, "

@@ -1,26 +1,25 @@
 """Outside --dev, deliveries never reach loopback, private, link-local or metadata addresses,
-whatever the URL says when it is saved and however it spells its host: the URL is read as aiohttp
-reads it, every resolved address is checked, and every address dialled is checked at connect
-time, IP literals included."""
+whatever the URL says when it is saved and however it spells its host: the URL is read once and
+normalised, names are resolved in Python and every answer is checked, and the HTTP client is
+pinned to an address that was checked just before, IP literals included."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import errno
-import socket
 import time
 from collections.abc import AsyncIterator
 from dataclasses import replace
 
 import httpx
 import pytest
-from aiohttp.abc import AbstractResolver, ResolveResult
 
 from cstar.server.api.app import create_app
 from cstar.server.bootstrap import Container, open_container
 from cstar.server.config import Settings
-from cstar.server.dispatch.sender import SafeResolver, Sender, TargetRefused, guarded_socket
+from cstar.server.dispatch.resolver import SafeResolver, TargetRefused, dialable
+from cstar.server.dispatch.sender import Sender
 from cstar.server.domain.deliveries import DeliveryStatus
 from cstar.server.services.teams import CreatedTeam
 from cstar.server.store.schema import webhooks
@@ -30,22 +29,14 @@ from tests.receiver import Receiver
 from tests.spellings import LOOPBACK_SPELLINGS, MALFORMED_HOSTS
 
 
-class StaticResolver(AbstractResolver):
+class StaticResolver:
     """DNS answers chosen by the test (a name that resolves to a private address)."""
 
     def __init__(self, answers: dict[str, list[str]]) -> None:
         self.answers = answers
 
-    async def resolve(
-        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
-    ) -> list[ResolveResult]:
-        return [
-            {"hostname": host, "host": ip, "port": port, "family": family, "proto": 0, "flags": 0}
-            for ip in self.answers.get(host, [])
-        ]
-
-    async def close(self) -> None:
-        return None
+    async def resolve(self, host: str, port: int) -> list[str]:
+        return list(self.answers.get(host, []))
 
 
 @pytest.fixture
@@ -140,9 +131,9 @@ async def test_the_safe_resolver_keeps_only_public_answers() -> None:
         StaticResolver({"mixed.example": ["10.0.0.1", "93.184.216.34", "::1", "2606:4700::1"]})
     )
     answers = await resolver.resolve("mixed.example", 443)
-    assert [a["host"] for a in answers] == ["93.184.216.34", "2606:4700::1"]
+    assert answers == ["93.184.216.34", "2606:4700::1"]
     with pytest.raises(OSError, match="non-public"):
-        await SafeResolver(StaticResolver({"x.example": ["192.168.1.1"]})).resolve("x.example")
+        await SafeResolver(StaticResolver({"x.example": ["192.168.1.1"]})).resolve("x.example", 443)
 
 
 async def test_the_real_system_resolver_is_checked_too(receiver: Receiver) -> None:
@@ -326,8 +317,9 @@ async def test_no_spelling_of_a_loopback_host_is_dialled_by_a_test_send(
 async def test_a_resolver_that_lets_loopback_through_still_never_connects(
     listener: Listener,
 ) -> None:
-    """The connect-time check is the socket factory, not the resolver: even answers that no
-    resolver filtered are refused, for IPv4, IPv6 and IPv4-mapped addresses alike."""
+    """The last check is made on the address the client is pinned to, not in the resolver: even
+    answers that no resolver filtered are refused, for IPv4, IPv6 and IPv4-mapped addresses
+    alike."""
     answers = {"v4.example.com": ["127.0.0.1"], "mapped.example.com": ["::ffff:127.0.0.1"]}
     if listener.ipv6:
         answers["v6.example.com"] = ["::1"]
@@ -353,36 +345,29 @@ async def test_a_resolver_that_lets_loopback_through_still_never_connects(
 
 
 @pytest.mark.parametrize(
-    ("address", "family"),
+    "address",
     [
-        (("127.0.0.1", 443), socket.AF_INET),
-        (("10.1.2.3", 443), socket.AF_INET),
-        (("169.254.169.254", 80), socket.AF_INET),
-        (("::1", 443, 0, 0), socket.AF_INET6),
-        (("::ffff:127.0.0.1", 443, 0, 0), socket.AF_INET6),
-        (("::7f00:1", 443, 0, 0), socket.AF_INET6),
-        (("64:ff9b::a9fe:a9fe", 443, 0, 0), socket.AF_INET6),
-        (("fe80::1%lo", 443, 0, 1), socket.AF_INET6),
-        (("localhost", 443), socket.AF_INET),  # not an address: the loop would resolve it
-        (("0x7f.1", 443), socket.AF_INET),
+        "127.0.0.1",
+        "10.1.2.3",
+        "169.254.169.254",
+        "::1",
+        "::ffff:127.0.0.1",
+        "::7f00:1",
+        "64:ff9b::a9fe:a9fe",
+        "fe80::1%lo",
+        "localhost",  # not an address: the client would resolve it
+        "0x7f.1",
+        "",
     ],
 )
-def test_guarded_socket_refuses_every_non_public_address(
-    address: tuple[object, ...], family: socket.AddressFamily
-) -> None:
+def test_dialable_refuses_every_non_public_address(address: str) -> None:
     with pytest.raises(TargetRefused, match=r"^refused: connecting to "):
-        guarded_socket((family, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", address))
+        dialable(address)
 
 
-def test_guarded_socket_opens_a_socket_for_a_public_address() -> None:
-    sock = guarded_socket(
-        (socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", ("93.184.216.34", 443))
-    )
-    try:
-        assert sock.family == socket.AF_INET
-        assert sock.type == socket.SOCK_STREAM
-    finally:
-        sock.close()
+@pytest.mark.parametrize("address", ["93.184.216.34", "2606:4700::1"])
+def test_dialable_passes_a_public_address(address: str) -> None:
+    assert dialable(address) == address
 
 
 # -- malformed hosts: an answer, never an exception ----------------------------------------------

@@ -17,7 +17,7 @@ from tests.e2e.server import start_server
 pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parents[2]
-SERVER_ONLY = ("fastapi", "uvicorn", "sqlalchemy", "alembic", "asyncpg", "aiohttp", "orjson")
+SERVER_ONLY = ("fastapi", "uvicorn", "sqlalchemy", "alembic", "asyncpg", "pyreqwest", "orjson")
 
 
 def test_the_sdk_and_verifier_work_from_a_plain_install(tmp_path: Path) -> None:

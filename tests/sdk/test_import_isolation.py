@@ -17,6 +17,7 @@ BLOCKED = (
     "alembic",
     "asyncpg",
     "aiohttp",
+    "pyreqwest",
     "uvicorn",
     "orjson",
     "cryptography",

@@ -18,6 +18,7 @@ BLOCKED = (
     "alembic",
     "asyncpg",
     "aiohttp",
+    "pyreqwest",
     "uvicorn",
     "orjson",
     "cryptography",

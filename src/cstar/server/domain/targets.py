@@ -1,11 +1,12 @@
 """Delivery targets: a webhook URL in the one form in which it is stored, judged and dialled.
 
-A URL is read with yarl, the URL library of aiohttp (the dispatcher's HTTP client), so the host
-judged here is the host the client dials. yarl maps a non-ASCII host through IDNA (UTS 46):
-fullwidth digits, the full stops U+3002, U+FF0E and U+FF61 and enclosed alphanumerics become
-ASCII (``127.0.0.1`` in fullwidth digits and ideographic full stops is ``127.0.0.1``); names
-become punycode. It also lower-cases the host, compresses IPv6 literals and drops a default port.
-The normalised URL is what is stored and shown, so what the user sees is what is dialled.
+A URL is read with yarl; the dispatcher's sender refuses a URL whose host its HTTP client would
+read differently, so the host judged here is the host the client dials. yarl maps a non-ASCII
+host through IDNA (UTS 46): fullwidth digits, the full stops U+3002, U+FF0E and U+FF61 and
+enclosed alphanumerics become ASCII (``127.0.0.1`` in fullwidth digits and ideographic full stops
+is ``127.0.0.1``); names become punycode. It also lower-cases the host, compresses IPv6 literals
+and drops a default port. The normalised URL is what is stored and shown, so what the user sees
+is what is dialled.
 
 On that ASCII host this module refuses what no resolver can use: an empty label, a label over 63
 or a host over 253 characters, a character other than a letter, digit, ``-`` or ``_``, and a host
@@ -49,7 +50,7 @@ class InvalidTarget(ValueError):
 
 
 def parse_target(text: str, *, dev: bool) -> URL:
-    """``text`` read as aiohttp reads it, in normal form, or :class:`InvalidTarget` saying why not.
+    """``text`` read by yarl, in normal form, or :class:`InvalidTarget` saying why not.
 
     Outside ``dev`` only ``https://`` to a public host passes; in ``dev`` ``http://`` and
     non-public hosts pass too, but a malformed host never does.
@@ -143,7 +144,7 @@ def _ipv4(host: str, *, dev: bool) -> ipaddress.IPv4Address:
     """A host that ends in a number must be a dotted quad, written exactly so.
 
     Other spellings (``127.1``, ``0x7f.1``, ``2130706433``) are refused rather than rewritten:
-    aiohttp refuses to dial some of them and the system resolver reads the others as an address.
+    HTTP clients and resolvers disagree on them: some refuse to dial them, others read an address.
     """
     try:
         address = ipaddress.IPv4Address(host)
