@@ -48,6 +48,9 @@ class Receiver:
         self._in_flight: dict[str, int] = defaultdict(int)
         #: The most requests ever in flight at once, per path.
         self.max_in_flight: dict[str, int] = defaultdict(int)
+        self._in_flight_total = 0
+        #: The most requests ever in flight at once, all paths together.
+        self.max_in_flight_total = 0
 
     async def start(self) -> None:
         app = web.Application(client_max_size=1024**2)
@@ -114,12 +117,15 @@ class Receiver:
         path = request.path
         self._in_flight[path] += 1
         self.max_in_flight[path] = max(self.max_in_flight[path], self._in_flight[path])
+        self._in_flight_total += 1
+        self.max_in_flight_total = max(self.max_in_flight_total, self._in_flight_total)
         try:
             if reply.delay:
                 await asyncio.sleep(reply.delay)
             return web.Response(status=reply.status, body=reply.body, headers=reply.headers)
         finally:
             self._in_flight[path] -= 1
+            self._in_flight_total -= 1
 
 
 class HungEndpoint:

@@ -159,7 +159,8 @@ class Settings:
     delivery_timeout: float = 10.0
     #: Requests in flight at once to one webhook endpoint.
     endpoint_concurrency: int = 32
-    #: Deliveries one dispatcher process holds at once (claimed, in flight or being recorded).
+    #: Requests one dispatcher process has in flight at once, all endpoints together (it holds
+    #: up to four times as many claims: see ``dispatch/dispatcher.py``).
     dispatch_concurrency: int = 256
     #: How long a claim protects a delivery; a dead worker's claims are retaken after it.
     lease_seconds: float = 60.0
