@@ -132,6 +132,13 @@ async def test_every_json_body_of_the_api_is_read_strictly(
             "idempotencyKey",
             nan,
         ),
+        (
+            "POST",
+            "/events/batch",
+            b'{"events": [{"type": "ticket.created", "data": {"n": 1e999}}]}',
+            "events[0].data",
+            "too large for a double",
+        ),
     ]
     spec = (await client.get("/api/v1/openapi.json")).json()
     prefix = "/api/v1/teams/{teamId}"

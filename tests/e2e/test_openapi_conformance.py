@@ -94,6 +94,7 @@ OPERATIONS = [
     ("GET", "/api/v1/events"),
     ("GET", "/healthz"),
     ("POST", "/api/v1/teams/{teamId}/events"),
+    ("POST", "/api/v1/teams/{teamId}/events/batch"),
     ("POST", "/api/v1/teams/{teamId}/webhooks/trigger-test"),
     ("POST", "/api/v1/teams/{teamId}/webhooks/{webhookId}/test"),
     ("GET", "/api/v1/teams/{teamId}/webhooks/{webhookId}/deliveries"),

@@ -75,6 +75,30 @@ async def test_publish_is_idempotent_with_a_key_and_distinct_without(client: Any
     assert not two.replayed
 
 
+async def test_publish_batch_answers_in_order_replays_keys_and_names_a_bad_item(
+    client: AnyClient,
+) -> None:
+    key = f"batch-{secrets.token_hex(6)}"
+    events = [
+        {"type": "ticket.created", "data": {"ticket": {"id": "t-1"}}, "idempotency_key": key},
+        {"type": "customer.created", "data": {"customer": {"id": "c-1"}}},
+        {"type": "ticket.updated", "data": {"ticket": {"id": "t-1"}}, "idempotency_key": key},
+    ]
+    results = await r(client.events.publish_batch(events))
+    assert all(isinstance(p, PublishedEvent) for p in results)
+    assert [p.type for p in results] == ["ticket.created", "customer.created", "ticket.created"]
+    assert [p.replayed for p in results] == [False, False, True]
+    assert results[2].id == results[0].id
+    again = await r(client.events.publish_batch(events[:1]))
+    assert (again[0].id, again[0].replayed) == (results[0].id, True)
+
+    with pytest.raises(ValidationError) as caught:
+        await r(client.events.publish_batch([events[1], {"type": "ticket.nope", "data": {}}]))
+    assert caught.value.param == "events[1].type"
+    with pytest.raises(TypeError):
+        await r(client.events.publish_batch([{"type": "ticket.created", "data": [1]}]))
+
+
 async def test_test_send_and_the_delivery_log(
     client: AnyClient, receiver: ThreadedReceiver, hook_path: str
 ) -> None:

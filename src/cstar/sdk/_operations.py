@@ -296,6 +296,42 @@ def publish_event(
     return Operation("POST", "events", PublishedEvent.from_json, body=body, retry_safe=True)
 
 
+def publish_events(events: Sequence[Mapping[str, Any]]) -> Operation[list[PublishedEvent]]:
+    """Publish 1 to 100 events in one transaction, all or nothing; one result per event, in
+    order.
+
+    Each item is a mapping with ``type``, ``data`` and, optionally, ``idempotency_key``. An item
+    without a key gets a random one, so a retried request can never publish twice; a key used
+    within 24 hours, or earlier in the batch, returns that first event (``replayed=True``).
+    """
+    if isinstance(events, (str, bytes, Mapping)) or not isinstance(events, Sequence):
+        raise TypeError("events must be a sequence of mappings (type, data, idempotency_key)")
+    items = []
+    for index, item in enumerate(events):
+        if not isinstance(item, Mapping):
+            raise TypeError(f"events[{index}] must be a mapping, got {item.__class__.__name__}")
+        data = item.get("data")
+        if not isinstance(data, Mapping):
+            raise TypeError(f"events[{index}].data must be a mapping (a JSON object)")
+        key = item.get("idempotency_key")
+        items.append(
+            {
+                "type": item.get("type"),
+                "data": dict(data),
+                "idempotencyKey": key if key is not None else str(uuid.uuid4()),
+            }
+        )
+    return Operation(
+        "POST", "events/batch", _batch_results, body={"events": items}, retry_safe=True
+    )
+
+
+def _batch_results(data: Any) -> list[PublishedEvent]:
+    if not isinstance(data, dict):
+        raise TypeError(f"expected a JSON object, got {type(data).__name__}")
+    return _list_of(PublishedEvent.from_json)(data.get("events"))
+
+
 def event_catalog(*, category: str | None = None) -> Operation[list[EventType]]:
     """Every event type with its description and a sample ``data`` payload, or only those of
     one ``category`` (``"tickets"``, ``"customers"``, ...). Any API key may read it."""

@@ -45,6 +45,7 @@ class Events(SyncResource):
 
     __slots__ = ()
     publish = sync_op(ops.publish_event)
+    publish_batch = sync_op(ops.publish_events)
     catalog = sync_op(ops.event_catalog)
 
 
@@ -94,6 +95,7 @@ class AsyncEvents(AsyncResource):
 
     __slots__ = ()
     publish = async_op(ops.publish_event)
+    publish_batch = async_op(ops.publish_events)
     catalog = async_op(ops.event_catalog)
 
 

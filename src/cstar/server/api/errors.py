@@ -78,6 +78,8 @@ _TYPE_WORDS = {
 
 def _param_of(loc: Sequence[Any]) -> str | None:
     if len(loc) >= 2 and loc[0] in {"body", "query", "path", "header"}:
+        if len(loc) >= 4 and isinstance(loc[2], int):  # a field of an item of a list
+            return f"{loc[1]}[{loc[2]}]." + ".".join(str(part) for part in loc[3:])
         return str(loc[1])
     return None
 

@@ -102,8 +102,40 @@ def _refusal(body: bytes, problem: str) -> InvalidParameter:
     for key, value in _members(body):
         found = _problem(value)
         if found is not None:
-            return InvalidParameter(key, f"{key} {found}")
+            param = _within_items(key, value) or key
+            return InvalidParameter(param, f"{param} {found}")
     return InvalidParameter("body", f"Request body {problem}")
+
+
+def _within_items(key: str, value: bytes) -> str | None:
+    """For a list of objects (a batch's ``events``): ``key[index].field`` of the field at fault."""
+    for index, item in enumerate(_elements(value)):
+        if _problem(item) is None:
+            continue
+        for field, raw in _members(item):
+            if _problem(raw) is not None:
+                return f"{key}[{index}].{field}"
+        return f"{key}[{index}]"
+    return None
+
+
+def _elements(array: bytes) -> Iterator[bytes]:
+    """The raw values of a JSON array, in order, scanned without recursion. Stops quietly where
+    the text stops looking like an array."""
+    pos = _SPACE.match(array).end()  # type: ignore[union-attr]
+    if array[pos : pos + 1] != b"[":
+        return
+    pos += 1
+    while True:
+        start = _SPACE.match(array, pos).end()  # type: ignore[union-attr]
+        end = _value_end(array, start)
+        if end is None:
+            return
+        yield array[start:end]
+        pos = _SPACE.match(array, end).end()  # type: ignore[union-attr]
+        if array[pos : pos + 1] != b",":
+            return
+        pos += 1
 
 
 def _members(body: bytes) -> Iterator[tuple[str, bytes]]:

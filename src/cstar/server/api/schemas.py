@@ -278,6 +278,14 @@ class PublishEvent(_Body):
     )
 
 
+class PublishBatch(_Body):
+    events: list[PublishEvent] = Field(
+        min_length=1,
+        max_length=100,
+        description="1 to 100 events, stored in one transaction: all of them or none",
+    )
+
+
 class EventRef(_Body):
     event: str = Field(max_length=100, description="Event type", examples=["ticket.created"])
 
@@ -360,6 +368,14 @@ class RecoveredOut(BaseModel):
 
 
 class PublishedEnvelope(Envelope[PublishedOut]):
+    pass
+
+
+class PublishedBatchOut(BaseModel):
+    events: list[PublishedOut] = Field(description="One result per event, in the batch's order")
+
+
+class PublishedBatchEnvelope(Envelope[PublishedBatchOut]):
     pass
 
 

@@ -22,7 +22,16 @@ _KEY_ID = re.compile(r"key_[0-9A-Za-z]{12,40}")
 
 
 def random_base62(length: int) -> str:
-    return "".join(secrets.choice(_BASE62) for _ in range(length))
+    """``length`` uniformly random base62 characters, from one draw of the system's CSPRNG.
+
+    (One ``secrets.choice`` per character was one ``os.urandom`` call per character: a third of
+    the server's time when publishing batches.)"""
+    number = secrets.randbelow(62**length)
+    chars = []
+    for _ in range(length):
+        number, digit = divmod(number, 62)
+        chars.append(_BASE62[digit])
+    return "".join(chars)
 
 
 def new_webhook_id() -> str:

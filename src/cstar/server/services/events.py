@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -17,15 +18,34 @@ from cstar.server.domain.deliveries import (
     slugify,
     with_dashboard_url,
 )
-from cstar.server.domain.errors import InvalidParameter
+from cstar.server.domain.errors import InvalidParameter, MissingParameter
 from cstar.server.domain.text import has_control_characters
-from cstar.server.store.contract import DeliveryStore, PublishOutcome, Store
+from cstar.server.store.contract import BatchPublish, DeliveryStore, PublishOutcome, Store
 
 IDEMPOTENCY_WINDOW = timedelta(hours=24)
 IDEMPOTENCY_KEY_MAX = 255
 #: Objects and arrays ``data`` may nest (orjson serialises at most 254 levels; the envelope
 #: around ``data`` is one of them).
 DATA_DEPTH_MAX = 253
+
+
+#: The most events one batch publishes.
+BATCH_MAX = 100
+
+#: One event of a batch: its type, its ``data`` and its idempotency key, if any.
+BatchEntry = tuple[str, Any, str | None]
+
+
+def _in_batch(
+    exc: InvalidParameter | MissingParameter, index: int
+) -> InvalidParameter | MissingParameter:
+    """The same refusal, its ``param`` placed at item ``index`` of ``events``."""
+    where = f"events[{index}]"
+    param = f"{where}.{exc.param}" if exc.param else where
+    message = f"{where}: {exc}"
+    if isinstance(exc, MissingParameter):
+        return MissingParameter(param, message)
+    return InvalidParameter(param, message)
 
 
 def check_idempotency_key(key: str) -> None:
@@ -108,6 +128,39 @@ class EventService:
             if outcome.queued:
                 self._waker.wake()
         return outcome
+
+    async def publish_batch(
+        self, team_id: str, entries: Sequence[BatchEntry], *, request_id: str | None = None
+    ) -> list[PublishOutcome]:
+        """Publish up to ``BATCH_MAX`` events in one transaction, all or nothing: an item that
+        would be refused alone refuses the whole batch, with a ``param`` that names it
+        (``events[3].type``)."""
+        if not 1 <= len(entries) <= BATCH_MAX:
+            raise InvalidParameter("events", f"events must hold 1 to {BATCH_MAX} events")
+        now = self._clock()
+        items: list[BatchPublish] = []
+        for index, entry in enumerate(entries):
+            event_type, data, key = entry
+            try:
+                require_event_type(event_type, param="type")
+                if not isinstance(data, dict):
+                    raise InvalidParameter("data", "data must be a JSON object")
+                if key is not None:
+                    check_idempotency_key(key)
+                event = await self.build_event(
+                    team_id, event_type, data, request_id=request_id, is_test=False, now=now
+                )
+            except (InvalidParameter, MissingParameter) as exc:
+                raise _in_batch(exc, index) from None
+            items.append((event, catalog.patterns_matching(event_type), now, key))
+        outcomes = await self._deliveries.publish_batch(
+            items, idempotency_since=now - IDEMPOTENCY_WINDOW
+        )
+        if any(not o.replayed for o in outcomes):
+            self.announce()
+            if any(o.queued for o in outcomes if not o.replayed):
+                self._waker.wake()
+        return outcomes
 
     def announce(self) -> None:
         """An event was stored in this process: streams need not wait for their next poll."""

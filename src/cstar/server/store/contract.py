@@ -208,6 +208,11 @@ class DeliveryFilter:
     event_type: str | None = None
 
 
+#: One event of a batch: the event, the subscription patterns it matches, the moment its
+#: deliveries are queued, and its idempotency key if it has one.
+BatchPublish = tuple[Event, Sequence[str], datetime, str | None]
+
+
 class DeliveryStore(Protocol):
     # -- publishing --------------------------------------------------------------------------
     async def publish(
@@ -222,6 +227,15 @@ class DeliveryStore(Protocol):
         """Store the event and one pending delivery per active subscribed webhook, in one
         transaction (fanned out in bulk). A known idempotency key newer than
         ``idempotency_since`` returns the first event instead."""
+        ...
+
+    async def publish_batch(
+        self, items: Sequence[BatchPublish], *, idempotency_since: datetime
+    ) -> list[PublishOutcome]:
+        """Store several events and their deliveries in one transaction, all or nothing, and
+        answer one outcome per item, in order. An item whose idempotency key is fresh (newer
+        than ``idempotency_since``), or repeats the key of an earlier item of the batch,
+        returns that first event instead and stores nothing."""
         ...
 
     # -- dispatching -------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from cstar.server.store.base import SqlBase
 from cstar.server.store.batching import Batcher
 from cstar.server.store.contract import (
     AttemptOutcome,
+    BatchPublish,
     ClaimRequest,
     CycleResult,
     DeliveryFilter,
@@ -138,6 +139,45 @@ class SqlDeliveryStore(SqlBase):
             return _published(plain, queued)
 
         return await self._write(work)
+
+    async def publish_batch(
+        self, items: Sequence[BatchPublish], *, idempotency_since: datetime
+    ) -> list[PublishOutcome]:
+        def work(conn: Connection) -> list[PublishOutcome]:
+            outcomes: list[PublishOutcome | None] = [None] * len(items)
+            fresh: list[int] = []
+            first_of_key: dict[str, int] = {}
+            repeats: dict[int, int] = {}
+            for index, (event, _patterns, _now, key) in enumerate(items):
+                if key is None:
+                    fresh.append(index)
+                elif key in first_of_key:
+                    repeats[index] = first_of_key[key]
+                elif (replay := _replay(conn, event.team_id, key, idempotency_since)) is not None:
+                    outcomes[index] = replay
+                    first_of_key[key] = index
+                else:
+                    first_of_key[key] = index
+                    fresh.append(index)
+            plain = [(items[i][0], items[i][1], items[i][2]) for i in fresh]
+            self._backend.insert_events(conn, [event for event, _, _ in plain])
+            for key, index in first_of_key.items():
+                if outcomes[index] is None:
+                    self._backend.claim_key(conn, items[index][0], key, idempotency_since)
+            queued = self._backend.fan_out(conn, plain)
+            self._backend.notify(conn, deliveries=any(queued))
+            for index, outcome in zip(fresh, _published(plain, queued), strict=True):
+                outcomes[index] = outcome
+            for index, first in repeats.items():
+                earlier = outcomes[first]
+                assert earlier is not None
+                outcomes[index] = PublishOutcome(earlier.event, earlier.queued, replayed=True)
+            return [o for o in outcomes if o is not None]
+
+        try:
+            return await self._write(work)
+        except KeyTaken:  # a concurrent publish took a key first: now it is a replay
+            return await self._write(work)
 
     async def record_test_send(self, event: Event, delivery: Delivery, attempt: Attempt) -> None:
         def work(conn: Connection) -> None:
