@@ -17,7 +17,6 @@ import argparse
 import asyncio
 import os
 import shutil
-import socket
 import sys
 import tempfile
 import time
@@ -28,20 +27,13 @@ import aiohttp
 import uvloop
 from cryptography.fernet import Fernet
 
-from bench.delivery import fresh_database
+from bench.delivery import free_port, fresh_database
 from cstar.server.bootstrap import open_container
 from cstar.server.config import Settings
 from cstar.server.services.webhooks import WebhookDraft
 
 CSTAR = str(Path(sys.executable).with_name("cstar"))
 DATA = {"ticket": {"id": "25990cb8", "title": "Cannot log in", "status": "new", "priority": "high"}}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 async def prepare(database_url: str, master_key: str) -> tuple[str, str]:

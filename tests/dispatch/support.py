@@ -70,3 +70,16 @@ async def wait_delivery(
         if time.monotonic() > deadline:
             raise AssertionError(f"{len(found)} of {count} deliveries reached {status}")
         await asyncio.sleep(0.05)
+
+
+class StaticResolver:
+    """DNS answers chosen by the test (a name that resolves to a private address); it notes
+    every name it is asked."""
+
+    def __init__(self, answers: dict[str, list[str]]) -> None:
+        self.answers = answers
+        self.asked: list[str] = []
+
+    async def resolve(self, host: str, port: int) -> list[str]:
+        self.asked.append(host)
+        return list(self.answers.get(host, []))

@@ -21,19 +21,10 @@ from cryptography.x509.oid import NameOID
 
 from cstar.server.dispatch.clients import Clients
 from cstar.server.dispatch.sender import Sender
+from tests.dispatch.support import StaticResolver
 from tests.receiver import Receiver, Reply
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
-
-
-class StaticResolver:
-    def __init__(self, answers: dict[str, list[str]]) -> None:
-        self.answers = answers
-        self.asked: list[str] = []
-
-    async def resolve(self, host: str, port: int) -> list[str]:
-        self.asked.append(host)
-        return list(self.answers.get(host, []))
 
 
 @contextlib.asynccontextmanager

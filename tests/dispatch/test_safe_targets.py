@@ -23,20 +23,10 @@ from cstar.server.dispatch.sender import Sender
 from cstar.server.domain.deliveries import DeliveryStatus
 from cstar.server.services.teams import CreatedTeam
 from cstar.server.store.schema import webhooks
-from tests.dispatch.support import auth, make_webhook, wait_delivery
+from tests.dispatch.support import StaticResolver, auth, make_webhook, wait_delivery
 from tests.helpers import assert_success
 from tests.receiver import Receiver
 from tests.spellings import LOOPBACK_SPELLINGS, MALFORMED_HOSTS
-
-
-class StaticResolver:
-    """DNS answers chosen by the test (a name that resolves to a private address)."""
-
-    def __init__(self, answers: dict[str, list[str]]) -> None:
-        self.answers = answers
-
-    async def resolve(self, host: str, port: int) -> list[str]:
-        return list(self.answers.get(host, []))
 
 
 @pytest.fixture

@@ -48,6 +48,17 @@ def _in_batch(
     return InvalidParameter(param, message)
 
 
+def check_publish(
+    event_type: str, data: Any, idempotency_key: str | None, *, type_param: str = "type"
+) -> None:
+    """What one publish must be, alone or as an item of a batch."""
+    require_event_type(event_type, param=type_param)
+    if not isinstance(data, dict):
+        raise InvalidParameter("data", "data must be a JSON object")
+    if idempotency_key is not None:
+        check_idempotency_key(idempotency_key)
+
+
 def check_idempotency_key(key: str) -> None:
     if not 1 <= len(key) <= IDEMPOTENCY_KEY_MAX:
         raise InvalidParameter(
@@ -107,11 +118,7 @@ class EventService:
         is_test: bool = False,
         param: str = "type",
     ) -> PublishOutcome:
-        require_event_type(event_type, param=param)
-        if not isinstance(data, dict):
-            raise InvalidParameter("data", "data must be a JSON object")
-        if idempotency_key is not None:
-            check_idempotency_key(idempotency_key)
+        check_publish(event_type, data, idempotency_key, type_param=param)
         now = self._clock()
         event = await self.build_event(
             team_id, event_type, data, request_id=request_id, is_test=is_test, now=now
@@ -142,11 +149,7 @@ class EventService:
         for index, entry in enumerate(entries):
             event_type, data, key = entry
             try:
-                require_event_type(event_type, param="type")
-                if not isinstance(data, dict):
-                    raise InvalidParameter("data", "data must be a JSON object")
-                if key is not None:
-                    check_idempotency_key(key)
+                check_publish(event_type, data, key)
                 event = await self.build_event(
                     team_id, event_type, data, request_id=request_id, is_test=False, now=now
                 )
