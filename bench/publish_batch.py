@@ -36,17 +36,19 @@ CSTAR = str(Path(sys.executable).with_name("cstar"))
 DATA = {"ticket": {"id": "25990cb8", "title": "Cannot log in", "status": "new", "priority": "high"}}
 
 
-async def prepare(database_url: str, master_key: str) -> tuple[str, str]:
-    """A team with a secret key and one webhook for every event: (team id, key)."""
+async def prepare(database_url: str, master_key: str, *, subscribe: bool = True) -> tuple[str, str]:
+    """A team with a secret key and (``subscribe``) one webhook for every event: (team id,
+    key)."""
     settings = replace(
         Settings.from_env({}), database_url=database_url, dev=True, master_keys=(master_key,)
     )
     node = await open_container(settings, bootstrap=False)
     try:
         team = await node.teams.create_team("Batch bench")
-        await node.webhooks.create(
-            team.team.id, WebhookDraft(name="all", url="https://example.com/hook", events="*")
-        )
+        if subscribe:
+            await node.webhooks.create(
+                team.team.id, WebhookDraft(name="all", url="https://example.com/hook", events="*")
+            )
         return team.team.id, team.secret_key
     finally:
         await node.aclose()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
 from typing import Any
 
@@ -10,8 +11,9 @@ import pytest
 
 from cstar.server.api.app import create_app
 from cstar.server.api.ratelimit import FixedWindowLimiter
-from cstar.server.bootstrap import Container
+from cstar.server.bootstrap import Container, open_container
 from cstar.server.config import RateLimit, Settings
+from cstar.server.domain.models import KeyKind, KeyMode
 from cstar.server.services.teams import CreatedTeam
 from tests.helpers import assert_error, assert_success, bearer
 
@@ -135,6 +137,38 @@ async def test_revoked_key_gets_401_at_once(client: httpx.AsyncClient, team: Cre
     assert_success(await client.delete(f"{base}/keys/{created['id']}", headers=new_key))
     response = await client.get(f"{base}/webhooks", headers=new_key)
     assert_error(response, 401, "authentication_error", "authentication_required", message=INVALID)
+
+
+async def test_a_key_revoked_by_another_process_stops_working_within_the_cache_ttl(
+    settings: Settings, container: Container, team: CreatedTeam
+) -> None:
+    """``CSTAR_KEY_CACHE_TTL``: this process trusts a key it looked up for that long; a
+    revocation made elsewhere (another replica, here a second container) is seen after it."""
+    del container  # the team's database is what matters
+    ttl = 0.3
+    cached = replace(settings, key_cache_ttl=ttl)
+    ours = await open_container(cached, bootstrap=False)
+    other = await open_container(settings, bootstrap=False)
+    try:
+        app = create_app(cached, container=ours)
+        created, raw = await ours.keys.create(
+            team.team.id, kind=KeyKind.SECRET, mode=KeyMode.TEST, name="ci"
+        )
+        url = f"/api/v1/teams/{team.team.id}/webhooks"
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            assert_success(await client.get(url, headers=bearer(raw)))
+            await other.keys.revoke(team.team.id, created.id)
+            # Still in this process's cache: the revocation happened elsewhere.
+            assert_success(await client.get(url, headers=bearer(raw)))
+            await asyncio.sleep(ttl + 0.05)
+            response = await client.get(url, headers=bearer(raw))
+            assert_error(
+                response, 401, "authentication_error", "authentication_required", message=INVALID
+            )
+    finally:
+        await other.aclose()
+        await ours.aclose()
 
 
 async def test_key_last_used_is_recorded(

@@ -183,3 +183,45 @@ def test_is_webhook_id_rejects_other_values(value: str) -> None:
 )
 def test_is_key_id_rejects_other_values(value: str) -> None:
     assert is_key_id(value) is False
+
+
+def test_buffered_entropy_hands_out_each_byte_once_and_refills() -> None:
+    from cstar.server.domain.ids import _Entropy
+
+    entropy = _Entropy(size=64)
+    drawn = b"".join(entropy.take(7) for _ in range(100))
+    assert len(drawn) == 700
+    # 700 bytes over 64-byte refills: no 16-byte window repeats (a reused buffer would).
+    windows = [drawn[i : i + 16] for i in range(0, 700 - 16, 16)]
+    assert len(set(windows)) == len(windows)
+    assert len(entropy.take(200)) == 200  # more than one buffer at once
+
+
+def test_below_is_uniform_enough_and_in_range() -> None:
+    from collections import Counter
+
+    from cstar.server.domain.ids import _Entropy
+
+    entropy = _Entropy()
+    counts = Counter(entropy.below(62) for _ in range(62_000))
+    assert set(counts) == set(range(62))
+    assert min(counts.values()) > 800  # expected 1,000 each
+    assert max(counts.values()) < 1200
+
+
+def test_a_forked_child_does_not_reuse_the_parents_buffer() -> None:
+    import os
+
+    from cstar.server.domain.ids import random_base62
+
+    random_base62(8)  # the parent's buffer is filled
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        os.write(write, random_base62(20).encode())
+        os._exit(0)
+    os.close(write)
+    child = os.read(read, 64).decode()
+    os.waitpid(pid, 0)
+    os.close(read)
+    assert child != random_base62(20)

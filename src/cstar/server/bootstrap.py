@@ -208,7 +208,9 @@ async def open_container(
         cleanup.push_async_callback(streams.close)
         request_log = RequestLogRecorder(request_log_store)
         cleanup.push_async_callback(request_log.aclose)
-        keys = KeyService(store, clock, on_revoked=streams.end_key)
+        keys = KeyService(
+            store, clock, on_revoked=streams.end_key, cache_ttl=settings.key_cache_ttl
+        )
         container = Container(
             settings=settings,
             clock=clock,

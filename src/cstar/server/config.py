@@ -182,6 +182,9 @@ class Settings:
     #: Realtime streams: how often each process checks that its streams' keys and teams still
     #: exist (a revocation in this process ends its streams at once).
     stream_access_check: float = 2.0
+    #: How long a process trusts an API key it has looked up (a revocation in this process
+    #: takes effect at once, in others within this); 0 reads the database on every request.
+    key_cache_ttl: float = 2.0
     #: Realtime streams open at once per API key and per team, in one process.
     streams_per_key: int = 10
     streams_per_team: int = 50
@@ -243,6 +246,7 @@ class Settings:
             stream_heartbeat=_duration(env, "CSTAR_STREAM_HEARTBEAT", 15.0, minimum=0.05),
             stream_replay=_duration(env, "CSTAR_STREAM_REPLAY", 86400.0, minimum=1.0),
             stream_access_check=_duration(env, "CSTAR_STREAM_ACCESS_CHECK", 2.0, minimum=0.05),
+            key_cache_ttl=_duration(env, "CSTAR_KEY_CACHE_TTL", 2.0, minimum=0.0),
             streams_per_key=_int(env, "CSTAR_STREAMS_PER_KEY", 10, minimum=1),
             streams_per_team=_int(env, "CSTAR_STREAMS_PER_TEAM", 50, minimum=1),
             header_timeout=_duration(env, "CSTAR_HEADER_TIMEOUT", 10.0, minimum=0.05),

@@ -98,14 +98,15 @@ def create_app(settings: Settings, *, container: Container | None = None) -> Fas
         container: Container = app.state.container
         return container
 
+    # The router tries routes in order: publishing, the hot path, first.
+    for module in (events, webhooks, deliveries, stream, keys, logs, catalog, status, health):
+        app.include_router(module.router)
+
     app.mount("/dashboard", create_dashboard(current_container))
 
     @app.get("/", include_in_schema=False)
     async def root() -> RedirectResponse:
         return RedirectResponse("/dashboard", status_code=307)
-
-    for module in (webhooks, deliveries, events, stream, keys, logs, catalog, status, health):
-        app.include_router(module.router)
 
     def openapi() -> dict[str, Any]:
         return build_openapi(app)

@@ -23,6 +23,7 @@ from cstar.server.domain.keys import (
 )
 from cstar.server.domain.models import ApiKey, KeyKind, KeyMode
 from cstar.server.domain.pagination import Page, PageRequest
+from cstar.server.services.key_cache import KeyCache
 from cstar.server.services.teams import key_record
 from cstar.server.store.contract import RevokeOutcome, Store
 
@@ -35,10 +36,17 @@ TOUCH_INTERVAL = timedelta(seconds=60)
 
 class KeyService:
     def __init__(
-        self, store: Store, clock: Clock, *, on_revoked: Callable[[str], None] | None = None
+        self,
+        store: Store,
+        clock: Clock,
+        *,
+        on_revoked: Callable[[str], None] | None = None,
+        cache_ttl: float = 0.0,
     ) -> None:
         self._store = store
         self._clock = clock
+        #: Keys recently found, for ``cache_ttl`` seconds (0: every request reads the store).
+        self._cache = KeyCache(store.find_key_by_hash, ttl=cache_ttl)
         #: Told the id of every key this process revokes (it ends the key's realtime streams).
         self._on_revoked = on_revoked
         self._touched: dict[str, datetime] = {}
@@ -51,7 +59,7 @@ class KeyService:
         if parse_key(raw) is None:
             raise AuthenticationFailed(INVALID_KEY_MESSAGE)
         digest = hash_key(raw)
-        key = await self._store.find_key_by_hash(digest)
+        key = await self._cache.find(digest)
         if key is None or not hmac.compare_digest(key.key_hash, digest) or not key.is_active:
             raise AuthenticationFailed(INVALID_KEY_MESSAGE)
         await self._touch(key)
@@ -115,6 +123,7 @@ class KeyService:
                 "This is the team's last active secret key; create another secret key "
                 "before revoking it",
             )
+        self._cache.forget(key_id)
         if self._on_revoked is not None:
             self._on_revoked(key_id)
         revoked = await self._store.get_key(team_id, key_id)
