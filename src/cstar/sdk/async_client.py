@@ -15,6 +15,7 @@ from cstar.sdk._base import ClientBase
 from cstar.sdk._config import DEFAULT_TIMEOUT, Timeout, resolve_config
 from cstar.sdk._operations import Operation, PagedOperation
 from cstar.sdk._retry import DEFAULT_MAX_RETRIES, DEFAULT_MAX_RETRY_AFTER, retry_delay
+from cstar.sdk._transport import default_http_client
 from cstar.sdk.models import Meta, Status
 from cstar.sdk.pagination import AsyncPage
 from cstar.sdk.realtime import AsyncRealtime
@@ -64,8 +65,8 @@ class AsyncCStarClient(ClientBase):
             )
         )
         self._owns_http = http_client is None
-        self._http = http_client or httpx.AsyncClient(
-            timeout=DEFAULT_TIMEOUT if timeout is None else timeout
+        self._http = http_client or default_http_client(
+            DEFAULT_TIMEOUT if timeout is None else timeout
         )
         self.webhooks = AsyncWebhooks(self)
         self.events = AsyncEvents(self)
