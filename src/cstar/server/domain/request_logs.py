@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import re
 from dataclasses import dataclass
 from datetime import datetime
@@ -59,9 +60,20 @@ def _redact(text: str) -> str:
     return _SECRET.sub(REDACTED, text)
 
 
+#: Paths and query strings up to this long are remembered (the same few paths repeat under
+#: load: publishing is always ``/api/v1/teams/{teamId}/events``); 1,024 of them at most.
+_REMEMBERED_MAX = 256
+
+
 def loggable_path(path: str, query_string: bytes = b"") -> str:
     """``path`` (decoded, as ASGI gives it) as an ASCII URL path, with the names of the query
     parameters (``/webhooks?active&limit``) and nothing that looks like a key or a secret."""
+    if len(path) + len(query_string) <= _REMEMBERED_MAX:
+        return _remembered_path(path, query_string)
+    return _loggable_path(path, query_string)
+
+
+def _loggable_path(path: str, query_string: bytes) -> str:
     shown = quote(_redact(path), safe=_PATH_SAFE)
     names: list[str] = []
     query = query_string.decode("latin-1")
@@ -76,6 +88,9 @@ def loggable_path(path: str, query_string: bytes = b"") -> str:
     if len(shown) > PATH_MAX:
         shown = shown[: PATH_MAX - 3] + "..."
     return shown
+
+
+_remembered_path = functools.lru_cache(maxsize=1024)(_loggable_path)
 
 
 def loggable_method(method: str) -> str:
