@@ -71,9 +71,12 @@ class Backend(ABC):
     """One database's own ways, for the stores. Publishing is inserting the events, then
     their fan-out, then waking whoever waits for them, in the caller's transaction."""
 
-    #: Whether publishes share transactions (PostgreSQL, through the store's batchers);
-    #: SQLite's writer thread already groups its commits.
+    #: Whether publishes without an idempotency key share transactions, through the store's
+    #: batcher: one job with one insert for the whole group instead of a savepoint per publish.
     groups_publishes = False
+    #: Whether keyed publishes do too (the backend then claims keys together,
+    #: ``claim_new_keys``).
+    groups_keyed_publishes = False
 
     def __init__(self, database: Database) -> None:
         self._db = database

@@ -85,7 +85,7 @@ class SqlDeliveryStore(SqlBase):
                 return await self._plain.submit(plain)
             return await self._publish_one(plain)
         keyed = (event, patterns, now, idempotency_key, idempotency_since)
-        if self._backend.groups_publishes:
+        if self._backend.groups_keyed_publishes:
             return await self._keyed.submit(keyed)
         return await self._publish_keyed_one(keyed)
 

@@ -4,9 +4,9 @@ The statements run through asyncpg with ``$N`` placeholders, lists as arrays, on
 however many rows. The cycle is one call of the ``cstar_cycle`` function (created by the
 migrations, written out in ``functions.sql``): recording over ``unnest(...)`` arrays and a claim
 that locks with ``FOR UPDATE SKIP LOCKED``, in one round trip. Publishes share transactions
-(``groups_publishes``: the store batches them; keyed ones claim their keys together,
-``claim_new_keys``), and whoever listens hears of new events and deliveries through ``NOTIFY``
-when they commit.
+(``groups_publishes``, ``groups_keyed_publishes``: the store batches them; keyed ones claim
+their keys together, ``claim_new_keys``), and whoever listens hears of new events and
+deliveries through ``NOTIFY`` when they commit.
 """
 
 from __future__ import annotations
@@ -75,6 +75,7 @@ class PgCycle:
 
 class PostgresBackend(Backend):
     groups_publishes = True
+    groups_keyed_publishes = True
 
     def __init__(self, database: PostgresDatabase) -> None:
         super().__init__(database)
