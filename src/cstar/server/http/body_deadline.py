@@ -9,6 +9,10 @@ then told the client went away, and whatever it answers is dropped. Once the res
 started, the application is only told the client went away.
 
 Installed innermost, so the 408 carries the request id and is what the request log records.
+
+When the server's protocol (``http/protocol.py``) has already received the whole body, it says so
+through :class:`BodyArrival` in the scope, and the body is read without arming the deadline: it
+is in memory, and an ``asyncio.timeout`` per request was ~8 % of the event loop under load.
 """
 
 from __future__ import annotations
@@ -22,6 +26,18 @@ from cstar.server.api.context import request_id_of
 
 _DISCONNECT: Message = {"type": "http.disconnect"}
 
+#: The scope key of the request's :class:`BodyArrival`, set by the HTTP protocol.
+BODY_ARRIVAL = "cstar.body_arrival"
+
+
+class BodyArrival:
+    """Whether the request's whole body has arrived (shared by every copy of the scope)."""
+
+    __slots__ = ("complete",)
+
+    def __init__(self) -> None:
+        self.complete = False
+
 
 class BodyDeadlineMiddleware:
     def __init__(self, app: ASGIApp, *, timeout: float) -> None:
@@ -33,6 +49,7 @@ class BodyDeadlineMiddleware:
             await self.app(scope, receive, send)
             return
         deadline = asyncio.get_running_loop().time() + self.timeout
+        arrival = scope.get(BODY_ARRIVAL)
         body_done = False
         started = False
         gave_up = False
@@ -44,6 +61,11 @@ class BodyDeadlineMiddleware:
                 return _DISCONNECT
             if body_done:
                 return await receive()
+            if isinstance(arrival, BodyArrival) and arrival.complete:
+                message = await receive()  # in memory already: no deadline to arm
+                if message["type"] != "http.request" or not message.get("more_body", False):
+                    body_done = True
+                return message
             try:
                 async with asyncio.timeout_at(deadline):
                     message = await receive()

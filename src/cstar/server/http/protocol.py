@@ -29,6 +29,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
 
 from cstar.server.http import answers
+from cstar.server.http.body_deadline import BODY_ARRIVAL, BodyArrival
 
 log = logging.getLogger(__name__)
 
@@ -102,10 +103,16 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         if self._head_timer is not None:
             self._head_timer.cancel()
             self._head_timer = None
+        self.scope[BODY_ARRIVAL] = BodyArrival()  # type: ignore[literal-required]
         super().on_headers_complete()
 
     def on_message_complete(self) -> None:
         super().on_message_complete()
+        cycle = self.cycle
+        if cycle is not None and not cycle.more_body and cycle.scope is self.scope:
+            arrival = self.scope.get(BODY_ARRIVAL)
+            if isinstance(arrival, BodyArrival):
+                arrival.complete = True
         if self._drain_timer is not None:
             # The body of a request answered earlier has now arrived in full.
             self._close()
