@@ -24,15 +24,12 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
-import aiohttp
 import uvloop
-from cryptography.fernet import Fernet
 
-from bench.delivery import free_port, fresh_database
-from bench.publish_batch import DATA, prepare, start_server
+from bench.api_server import DATA, running_api, wait_until_up
+from bench.delivery import free_port
 
 _REQUESTS = re.compile(r"^Requests/sec:\s+([\d.]+)", re.MULTILINE)
 _NON_2XX = re.compile(r"Non-2xx or 3xx responses:\s+(\d+)")
@@ -83,51 +80,24 @@ async def minimal_app(args: argparse.Namespace) -> float:
         stderr=asyncio.subprocess.DEVNULL,
     )
     try:
-        await wait_for(f"http://127.0.0.1:{port}/")
+        await wait_until_up(f"http://127.0.0.1:{port}/")
         return await asyncio.to_thread(wrk, f"http://127.0.0.1:{port}/", args)
     finally:
         process.terminate()
         await process.wait()
 
 
-async def wait_for(url: str) -> None:
-    async with aiohttp.ClientSession() as http:
-        for _ in range(300):
-            try:
-                async with http.get(url) as answer:
-                    if answer.status == 200:
-                        return
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.05)
-    raise RuntimeError(f"{url} did not answer")
-
-
 async def cstar(backend: str, args: argparse.Namespace) -> dict[str, float]:
     """``GET /healthz``, ``POST /events`` with no webhook, then with one webhook subscribed."""
     rates: dict[str, float] = {}
     for subscribed in (False, True):
-        workdir = Path(tempfile.mkdtemp(prefix="cstar-bench-ingest-"))
-        database_url, drop = await fresh_database(backend, workdir)
-        master_key = Fernet.generate_key().decode()
-        try:
-            team_id, key = await prepare(database_url, master_key, subscribe=subscribed)
-            port = free_port()
-            server = await start_server(database_url, master_key, port)
-            try:
-                base = f"http://127.0.0.1:{port}"
-                if not subscribed:
-                    rates["healthz"] = await asyncio.to_thread(wrk, f"{base}/healthz", args)
-                url = f"{base}/api/v1/teams/{team_id}/events"
-                name = "subscribed" if subscribed else "events"
-                rates[name] = await asyncio.to_thread(wrk, url, args, post_script(workdir, key))
-            finally:
-                server.terminate()
-                await server.wait()
-        finally:
-            if drop is not None:
-                await drop()
-            shutil.rmtree(workdir, ignore_errors=True)
+        async with running_api(backend, subscribe=subscribed) as api:
+            if not subscribed:
+                rates["healthz"] = await asyncio.to_thread(wrk, f"{api.base_url}/healthz", args)
+            url = f"{api.base_url}/api/v1/teams/{api.team_id}/events"
+            script = post_script(api.workdir, api.key)
+            name = "subscribed" if subscribed else "events"
+            rates[name] = await asyncio.to_thread(wrk, url, args, script)
     return rates
 
 

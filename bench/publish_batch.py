@@ -15,73 +15,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import shutil
 import sys
-import tempfile
 import time
-from dataclasses import replace
-from pathlib import Path
 
 import aiohttp
 import uvloop
-from cryptography.fernet import Fernet
 
-from bench.delivery import free_port, fresh_database
-from cstar.server.bootstrap import open_container
-from cstar.server.config import Settings
-from cstar.server.services.webhooks import WebhookDraft
-
-CSTAR = str(Path(sys.executable).with_name("cstar"))
-DATA = {"ticket": {"id": "25990cb8", "title": "Cannot log in", "status": "new", "priority": "high"}}
-
-
-async def prepare(database_url: str, master_key: str, *, subscribe: bool = True) -> tuple[str, str]:
-    """A team with a secret key and (``subscribe``) one webhook for every event: (team id,
-    key)."""
-    settings = replace(
-        Settings.from_env({}), database_url=database_url, dev=True, master_keys=(master_key,)
-    )
-    node = await open_container(settings, bootstrap=False)
-    try:
-        team = await node.teams.create_team("Batch bench")
-        if subscribe:
-            await node.webhooks.create(
-                team.team.id, WebhookDraft(name="all", url="https://example.com/hook", events="*")
-            )
-        return team.team.id, team.secret_key
-    finally:
-        await node.aclose()
-
-
-async def start_server(database_url: str, master_key: str, port: int) -> asyncio.subprocess.Process:
-    env = os.environ | {
-        "CSTAR_DATABASE_URL": database_url,
-        "CSTAR_MASTER_KEY": master_key,
-        "CSTAR_RATE_LIMIT": "100000000/60s",
-        "CSTAR_LOG_LEVEL": "WARNING",
-    }
-    process = await asyncio.create_subprocess_exec(
-        CSTAR,
-        "serve",
-        "--api-only",
-        "--port",
-        str(port),
-        env=env,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
-    )
-    async with aiohttp.ClientSession() as http:
-        for _ in range(300):
-            try:
-                async with http.get(f"http://127.0.0.1:{port}/healthz") as answer:
-                    if answer.status == 200:
-                        return process
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.05)
-    process.terminate()
-    raise RuntimeError("the server did not start")
+from bench.api_server import DATA, running_api
 
 
 async def hammer(
@@ -113,25 +53,11 @@ async def hammer(
 
 
 async def run_backend(backend: str, args: argparse.Namespace) -> None:
-    workdir = Path(tempfile.mkdtemp(prefix="cstar-bench-batch-"))
-    database_url, drop = await fresh_database(backend, workdir)
-    master_key = Fernet.generate_key().decode()
-    try:
-        team_id, key = await prepare(database_url, master_key)
-        port = free_port()
-        server = await start_server(database_url, master_key, port)
-        try:
-            base = f"http://127.0.0.1:{port}/api/v1/teams/{team_id}/events"
-            batch = {"events": [{"type": "ticket.created", "data": DATA}] * args.batch}
-            batched = await hammer(f"{base}/batch", key, batch, args.batch, args)
-            single = await hammer(base, key, {"type": "ticket.created", "data": DATA}, 1, args)
-        finally:
-            server.terminate()
-            await server.wait()
-    finally:
-        if drop is not None:
-            await drop()
-        shutil.rmtree(workdir, ignore_errors=True)
+    async with running_api(backend, subscribe=True) as api:
+        base = f"{api.base_url}/api/v1/teams/{api.team_id}/events"
+        batch = {"events": [{"type": "ticket.created", "data": DATA}] * args.batch}
+        batched = await hammer(f"{base}/batch", api.key, batch, args.batch, args)
+        single = await hammer(base, api.key, {"type": "ticket.created", "data": DATA}, 1, args)
     print(
         f"[{backend}] batches of {args.batch}: {batched:,.0f} events/s accepted; single "
         f"publishes: {single:,.0f} events/s ({args.clients} clients, one request in flight "

@@ -14,30 +14,23 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import shutil
 import statistics
 import sys
-import tempfile
 import time
-from pathlib import Path
 
 import httpx
 import uvloop
-from cryptography.fernet import Fernet
 from httpx_aiohttp import HttpxAiohttpClient
 
-from bench.delivery import free_port, fresh_database
-from bench.publish_batch import DATA, prepare, start_server
+from bench.api_server import DATA, ApiServer, running_api
 from cstar.sdk import AsyncCStarClient
 
 
-async def publish_loop(
-    http: httpx.AsyncClient, base_url: str, team_id: str, key: str, args: argparse.Namespace
-) -> float:
+async def publish_loop(http: httpx.AsyncClient, api: ApiServer, args: argparse.Namespace) -> float:
     """Events published per second through the SDK."""
     done = 0
     async with AsyncCStarClient(
-        api_key=key, team_id=team_id, base_url=base_url, http_client=http
+        api_key=api.key, team_id=api.team_id, base_url=api.base_url, http_client=http
     ) as client:
 
         async def caller(until: float) -> None:
@@ -55,35 +48,20 @@ async def publish_loop(
 
 
 async def main(args: argparse.Namespace) -> None:
-    workdir = Path(tempfile.mkdtemp(prefix="cstar-bench-sdk-"))
-    database_url, drop = await fresh_database(args.backend, workdir)
-    master_key = Fernet.generate_key().decode()
     limits = httpx.Limits(max_connections=args.concurrency)
     rows: list[tuple[float, float]] = []
-    try:
-        team_id, key = await prepare(database_url, master_key, subscribe=False)
-        port = free_port()
-        server = await start_server(database_url, master_key, port)
-        base_url = f"http://127.0.0.1:{port}"
-        try:
-            for round_ in range(1, args.rounds + 1):
-                async with httpx.AsyncClient(limits=limits, timeout=30) as plain:
-                    httpx_rate = await publish_loop(plain, base_url, team_id, key, args)
-                async with HttpxAiohttpClient(limits=limits, timeout=30) as fast:
-                    aiohttp_rate = await publish_loop(fast, base_url, team_id, key, args)
-                rows.append((httpx_rate, aiohttp_rate))
-                print(
-                    f"round {round_}: httpx {httpx_rate:,.0f} events/s, httpx-aiohttp "
-                    f"{aiohttp_rate:,.0f} events/s ({aiohttp_rate / httpx_rate:.2f}x)",
-                    flush=True,
-                )
-        finally:
-            server.terminate()
-            await server.wait()
-    finally:
-        if drop is not None:
-            await drop()
-        shutil.rmtree(workdir, ignore_errors=True)
+    async with running_api(args.backend, subscribe=False) as api:
+        for round_ in range(1, args.rounds + 1):
+            async with httpx.AsyncClient(limits=limits, timeout=30) as plain:
+                httpx_rate = await publish_loop(plain, api, args)
+            async with HttpxAiohttpClient(limits=limits, timeout=30) as fast:
+                aiohttp_rate = await publish_loop(fast, api, args)
+            rows.append((httpx_rate, aiohttp_rate))
+            print(
+                f"round {round_}: httpx {httpx_rate:,.0f} events/s, httpx-aiohttp "
+                f"{aiohttp_rate:,.0f} events/s ({aiohttp_rate / httpx_rate:.2f}x)",
+                flush=True,
+            )
     plain_median = statistics.median(r[0] for r in rows)
     fast_median = statistics.median(r[1] for r in rows)
     ratio = statistics.median(r[1] / r[0] for r in rows)
