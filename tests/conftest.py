@@ -33,6 +33,7 @@ TABLES = (
     "api_keys",
     "teams",
     "meta",
+    "rate_limit_windows",
 )
 
 

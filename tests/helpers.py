@@ -7,7 +7,10 @@ from typing import Any
 
 import httpx
 
+from cstar.server.api.ratelimit import SharedWindowLimiter
+from cstar.server.bootstrap import FAILURE_LIMITER, KEY_LIMITER, Container
 from cstar.server.config import RateLimit, Settings
+from cstar.server.store.rate_limits import SqlRateLimitLedger
 
 
 def bearer(key: str) -> dict[str, str]:
@@ -16,6 +19,18 @@ def bearer(key: str) -> dict[str, str]:
 
 def with_rate_limit(settings: Settings, limit: int, window: int = 60) -> Settings:
     return replace(settings, rate_limit=RateLimit(limit, window))
+
+
+def key_limiter(container: Container, limit: int, window: int = 60) -> SharedWindowLimiter:
+    """The per-key limiter with another limit, on the container's database."""
+    ledger = SqlRateLimitLedger(container.database, KEY_LIMITER)
+    return SharedWindowLimiter(RateLimit(limit, window), container.clock, ledger)
+
+
+def failure_limiter(container: Container, limit: int, window: int = 60) -> SharedWindowLimiter:
+    """The failed-authentication limiter with another limit, on the container's database."""
+    ledger = SqlRateLimitLedger(container.database, FAILURE_LIMITER)
+    return SharedWindowLimiter(RateLimit(limit, window), container.clock, ledger)
 
 
 def assert_error(

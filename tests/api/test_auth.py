@@ -10,12 +10,11 @@ import httpx
 import pytest
 
 from cstar.server.api.app import create_app
-from cstar.server.api.ratelimit import FixedWindowLimiter
 from cstar.server.bootstrap import Container, open_container
-from cstar.server.config import RateLimit, Settings
+from cstar.server.config import Settings
 from cstar.server.domain.models import KeyKind, KeyMode
 from cstar.server.services.teams import CreatedTeam
-from tests.helpers import assert_error, assert_success, bearer
+from tests.helpers import assert_error, assert_success, bearer, failure_limiter
 
 INVALID = "Invalid or expired API key"
 
@@ -186,7 +185,7 @@ async def test_key_last_used_is_recorded(
 async def test_failed_authentications_are_limited_per_address_but_valid_keys_pass(
     settings: Settings, container: Container, team: CreatedTeam
 ) -> None:
-    container.auth_failure_limiter = FixedWindowLimiter(RateLimit(3, 60), container.clock)
+    container.auth_failure_limiter = failure_limiter(container, 3, 60)
     app = create_app(replace(settings), container=container)
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://testserver"

@@ -8,16 +8,15 @@ from cstar.server.api.app import create_app
 from cstar.server.bootstrap import Container
 from cstar.server.config import Settings
 from cstar.server.services.teams import CreatedTeam
-from tests.helpers import assert_error, assert_success, bearer, with_rate_limit
+from tests.helpers import assert_error, assert_success, bearer, key_limiter, with_rate_limit
 
 
 async def test_limit_headers_count_down_then_429(
     settings: Settings, container: Container, team: CreatedTeam
 ) -> None:
-    from cstar.server.api.ratelimit import FixedWindowLimiter
 
     limited = with_rate_limit(settings, 3, 60)
-    container.key_limiter = FixedWindowLimiter(limited.rate_limit, container.clock)
+    container.key_limiter = key_limiter(container, 3, 60)
     app = create_app(limited, container=container)
     url = f"/api/v1/teams/{team.team.id}/webhooks"
     async with httpx.AsyncClient(

@@ -16,9 +16,8 @@ import pytest
 import sqlalchemy as sa
 
 from cstar.server.api.app import create_app
-from cstar.server.api.ratelimit import FixedWindowLimiter
 from cstar.server.bootstrap import Container
-from cstar.server.config import RateLimit, Settings
+from cstar.server.config import Settings
 from cstar.server.domain.request_logs import (
     LogCursor,
     RequestLogEntry,
@@ -30,7 +29,7 @@ from cstar.server.services.request_log import RequestLogRecorder
 from cstar.server.services.teams import CreatedTeam
 from cstar.server.store.contract import StoreError
 from cstar.server.store.schema import request_logs
-from tests.helpers import assert_error, assert_success, bearer
+from tests.helpers import assert_error, assert_success, bearer, key_limiter
 
 FIELDS = {"id", "createdAt", "method", "path", "status", "durationMs", "requestId", "keyPrefix"}
 #: Bounded waits for the background writer (which flushes every 250 ms).
@@ -246,7 +245,7 @@ async def test_refusals_of_a_known_key_are_recorded_for_its_own_team(
 async def test_rate_limited_requests_are_recorded(
     settings: Settings, container: Container, team: CreatedTeam
 ) -> None:
-    container.key_limiter = FixedWindowLimiter(RateLimit(2, 3600), container.clock)
+    container.key_limiter = key_limiter(container, 2, 3600)
     app = create_app(settings, container=container)
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://testserver"

@@ -10,12 +10,11 @@ import pytest
 
 from cstar import __version__
 from cstar.server.api.app import create_app
-from cstar.server.api.ratelimit import FixedWindowLimiter
 from cstar.server.bootstrap import Container
-from cstar.server.config import RateLimit, Settings
+from cstar.server.config import Settings
 from cstar.server.domain.models import KeyMode
 from cstar.server.services.teams import CreatedTeam
-from tests.helpers import assert_error, assert_success, bearer
+from tests.helpers import assert_error, assert_success, bearer, key_limiter
 
 STATUS = "/api/v1/status"
 
@@ -71,7 +70,7 @@ async def test_every_field_for_both_key_types(
 async def test_the_rate_limit_counts_this_request_and_matches_the_headers(
     settings: Settings, container: Container, team: CreatedTeam
 ) -> None:
-    container.key_limiter = FixedWindowLimiter(RateLimit(3, 3600), container.clock)
+    container.key_limiter = key_limiter(container, 3, 3600)
     app = create_app(settings, container=container)
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://testserver"

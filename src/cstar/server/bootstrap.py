@@ -11,7 +11,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from cstar.server.api.ratelimit import FixedWindowLimiter
+from cstar.server.api.ratelimit import SharedWindowLimiter
 from cstar.server.config import ConfigError, Settings
 from cstar.server.dispatch.dispatcher import DispatchConfig, Dispatcher
 from cstar.server.dispatch.retry import RetryPolicy
@@ -38,6 +38,7 @@ from cstar.server.store.deliveries import SqlDeliveryStore
 from cstar.server.store.event_log import SqlEventLog
 from cstar.server.store.key_status import SqlKeyStatus
 from cstar.server.store.postgres.backend import PostgresBackend
+from cstar.server.store.rate_limits import SqlRateLimitLedger
 from cstar.server.store.request_logs import SqlRequestLogStore
 from cstar.server.store.sql import SqlStore
 from cstar.server.store.sqlite.backend import SqliteBackend
@@ -45,6 +46,10 @@ from cstar.server.store.sqlite.backend import SqliteBackend
 log = logging.getLogger(__name__)
 
 MASTER_KEY_CHECK = "master_key_check"
+#: The rate limiters' names in ``rate_limit_windows``: per API key, and failed sign-ins per
+#: address (the API's and the dashboard's).
+KEY_LIMITER = "api-key"
+FAILURE_LIMITER = "auth-failure"
 
 
 class StartupError(Exception):
@@ -69,8 +74,8 @@ class Container:
     webhooks: WebhookService
     events: EventService
     deliveries: DeliveryService
-    key_limiter: FixedWindowLimiter
-    auth_failure_limiter: FixedWindowLimiter
+    key_limiter: SharedWindowLimiter
+    auth_failure_limiter: SharedWindowLimiter
     #: Realtime streams: this process's tail of the event log.
     streams: EventHub
     #: The API request log: read by ``GET /teams/{teamId}/logs``, purged by the dispatcher.
@@ -227,8 +232,12 @@ async def open_container(
             webhooks=webhooks,
             events=events,
             deliveries=DeliveryService(delivery_store, webhooks, events, sender, waker, clock),
-            key_limiter=FixedWindowLimiter(settings.rate_limit, clock),
-            auth_failure_limiter=FixedWindowLimiter(settings.auth_failure_limit, clock),
+            key_limiter=SharedWindowLimiter(
+                settings.rate_limit, clock, SqlRateLimitLedger(database, KEY_LIMITER)
+            ),
+            auth_failure_limiter=SharedWindowLimiter(
+                settings.auth_failure_limit, clock, SqlRateLimitLedger(database, FAILURE_LIMITER)
+            ),
             streams=streams,
             request_log_store=request_log_store,
             request_log=request_log,

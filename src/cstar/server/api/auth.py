@@ -22,7 +22,7 @@ from cstar.server.api.context import (
     state_of,
 )
 from cstar.server.api.errors import domain_error_response
-from cstar.server.api.ratelimit import FixedWindowLimiter
+from cstar.server.api.ratelimit import SharedWindowLimiter
 from cstar.server.domain.errors import (
     AuthenticationFailed,
     DomainError,
@@ -48,8 +48,8 @@ def requires_secret_key(method: str, path: str) -> bool:
 @dataclass(frozen=True, slots=True)
 class AuthParts:
     keys: KeyService
-    key_limiter: FixedWindowLimiter
-    failure_limiter: FixedWindowLimiter
+    key_limiter: SharedWindowLimiter
+    failure_limiter: SharedWindowLimiter
 
 
 def bearer_token(scope: Scope) -> str | None:
@@ -104,10 +104,10 @@ class AuthMiddleware:
             wait = parts.failure_limiter.blocked_for(address)
             if wait:
                 raise RateLimited(wait) from None
-            parts.failure_limiter.hit(address)
+            await parts.failure_limiter.hit(address)
             raise
         state_of(scope)[STATE_CALLER] = key
-        decision = parts.key_limiter.hit(key.id)
+        decision = await parts.key_limiter.hit(key.id)
         state_of(scope)[STATE_RATE_LIMIT] = decision
         if not decision.allowed:
             raise RateLimited(decision.retry_after)

@@ -330,3 +330,17 @@ delivery_stats = sa.Table(
     #: The purge deletes by hour alone.
     sa.Index(None, "hour"),
 )
+
+#: Requests counted per rate limiter, window and key (migration 0011), shared by every API
+#: process so that a limit holds across replicas (``cstar.server.api.ratelimit``). ``used`` may
+#: pass the limit: it counts what was asked for, and a process is granted only what was left.
+#: Windows before the previous one are deleted by the limiter.
+rate_limit_windows = sa.Table(
+    "rate_limit_windows",
+    metadata,
+    sa.Column("limiter", sa.String(32), primary_key=True),
+    #: Unix seconds: a multiple of the limiter's window length.
+    sa.Column("window_start", sa.BigInteger, primary_key=True),
+    sa.Column("key", sa.String(128), primary_key=True),
+    sa.Column("used", sa.BigInteger, nullable=False),
+)

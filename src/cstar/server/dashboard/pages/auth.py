@@ -90,7 +90,7 @@ async def sign_in(request: Request) -> Response:
         wait = limiter.blocked_for(client)
         if wait:
             raise RateLimited(wait) from None
-        limiter.hit(client)
+        await limiter.hit(client)
         message = exc.message
         if isinstance(exc, AuthenticationFailed):
             message = "That key was not recognised: it is unknown, mistyped or revoked."
