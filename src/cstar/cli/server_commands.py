@@ -49,11 +49,20 @@ def serve(
         "--api-only",
         help="Serve the API and the dashboard without a dispatcher; run `cstar worker` to deliver.",
     ),
+    workers: int = typer.Option(
+        1,
+        "--workers",
+        min=1,
+        max=64,
+        help="API processes on this port (PostgreSQL only), each with a dispatcher unless "
+        "--api-only.",
+    ),
 ) -> None:
     """Run the API server (SQLite file by default; set CSTAR_DATABASE_URL for PostgreSQL)."""
     require_server_extra()
     from cstar.server.bootstrap import StartupError
     from cstar.server.config import ConfigError, Settings
+    from cstar.server.replicas import refusal, serve_replicas
     from cstar.server.runner import ProcessFailed, configure_logging, run_async
     from cstar.server.runner import serve as run_server
 
@@ -61,9 +70,15 @@ def serve(
         settings = Settings.from_env(dev=True if dev else None)
     except ConfigError as exc:
         raise fail(str(exc)) from None
+    reason = refusal(settings, workers)
+    if reason is not None:
+        raise fail(reason)
     configure_logging(settings.log_level)
     try:
-        run_async(lambda: run_server(settings, host=host, port=port, dispatch=not api_only))
+        if workers > 1:
+            serve_replicas(settings, host=host, port=port, workers=workers, dispatch=not api_only)
+        else:
+            run_async(lambda: run_server(settings, host=host, port=port, dispatch=not api_only))
     except (StartupError, ProcessFailed) as exc:
         raise fail(str(exc)) from None
     except KeyboardInterrupt:

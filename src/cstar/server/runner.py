@@ -62,10 +62,15 @@ def describe_database(url: str) -> str:
         return "PostgreSQL"
 
 
-def announce(container: Container, out: TextIO, *, dispatch: bool = True) -> None:
+def announce(
+    container: Container, out: TextIO, *, dispatch: bool = True, processes: int = 1
+) -> None:
     settings = container.settings
     print(f"cStar Webhooks {__version__}", file=out)
     print(f"  database:   {describe_database(settings.database_url)}", file=out)
+    if processes > 1:
+        each = "the API" + (" and a dispatcher" if dispatch else "")
+        print(f"  processes:  {processes} on one port, each serving {each}", file=out)
     if not dispatch:
         print(
             "  API only:   no dispatcher in this process; run `cstar worker` to deliver",
@@ -110,9 +115,9 @@ class Shutdown:
         #: Run on the first signal, before the server waits for open connections to finish.
         self.on_stop: Callable[[], None] | None = None
 
-    def install(self) -> None:
+    def install(self, signals: tuple[int, ...] = (signal.SIGINT, signal.SIGTERM)) -> None:
         loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig in signals:
             loop.add_signal_handler(sig, self.trigger, sig)
 
     def trigger(self, sig: int) -> None:
@@ -193,13 +198,43 @@ async def serve(
     except BaseException:
         listener.close()
         raise
+    try:
+        announce(container, out, dispatch=dispatch)
+    except BaseException:
+        shutdown.requested.set()
+        raise
+    finally:
+        if shutdown.requested.is_set():
+            listener.close()
+            await container.aclose()
+    if shutdown.requested.is_set():
+        return
+
+    def listening() -> None:
+        print(listening_line(host, listener.getsockname()[1]), file=out)
+        out.flush()
+
+    await serve_on(listener, container, shutdown, dispatch=dispatch, on_listening=listening)
+
+
+def listening_line(host: str, port: int) -> str:
+    shown = f"[{host}]" if ":" in host else host
+    return f"Listening on http://{shown}:{port}  (API docs: http://{shown}:{port}/docs)"
+
+
+async def serve_on(
+    listener: socket.socket,
+    container: Container,
+    shutdown: Shutdown,
+    *,
+    dispatch: bool,
+    on_listening: Callable[[], None],
+) -> None:
+    """Serve HTTP on ``listener`` (and dispatch) until ``shutdown``; closes both at the end."""
+    settings = container.settings
     dispatcher = container.dispatcher() if dispatch else None
     dispatching: asyncio.Task[None] | None = None
     try:
-        announce(container, out, dispatch=dispatch)
-        if shutdown.requested.is_set():
-            listener.close()
-            return
         if dispatcher is not None:
             dispatching = asyncio.create_task(dispatcher.run(), name="cstar-dispatcher")
         app = create_app(settings, container=container)
@@ -227,13 +262,7 @@ async def serve(
         while not server.started and not serving.done():  # noqa: ASYNC110
             await asyncio.sleep(0.02)
         if server.started:
-            bound = listener.getsockname()[1]
-            shown = f"[{host}]" if ":" in host else host
-            print(
-                f"Listening on http://{shown}:{bound}  (API docs: http://{shown}:{bound}/docs)",
-                file=out,
-            )
-            out.flush()
+            on_listening()
         watched = {serving} if dispatching is None else {serving, dispatching}
         await asyncio.wait(watched, return_when=asyncio.FIRST_COMPLETED)
         failed: str | None = None
