@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import secrets
 import stat
 from collections.abc import Sequence
@@ -30,6 +31,19 @@ class SecretBoxError(Exception):
     """A ciphertext could not be decrypted with any configured master key."""
 
 
+#: A Fernet key as ``Fernet.generate_key()`` writes it: 32 bytes, url-safe base64, padded.
+#: cryptography 51 also accepts the unpadded form; one spelling keeps keys comparable and the
+#: error for a truncated key the same whatever the library's version.
+_KEY = re.compile(r"[A-Za-z0-9_-]{43}=")
+
+
+def _canonical(key: str | bytes) -> str | bytes:
+    text = key.decode("ascii", "replace") if isinstance(key, bytes) else key
+    if not _KEY.fullmatch(text):
+        raise ValueError("not a padded url-safe base64 Fernet key")
+    return key
+
+
 class SecretBox:
     """Encrypts and decrypts short secrets with the master key(s)."""
 
@@ -37,7 +51,7 @@ class SecretBox:
         if not keys:
             raise ConfigError("at least one master key is required")
         try:
-            self._fernet = MultiFernet([Fernet(k) for k in keys])
+            self._fernet = MultiFernet([Fernet(_canonical(k)) for k in keys])
         except (ValueError, TypeError) as exc:
             raise ConfigError(
                 "CSTAR_MASTER_KEY must be a Fernet key: 32 bytes in url-safe base64 "
