@@ -474,3 +474,77 @@ def test_a_lease_must_outlast_the_delivery_timeout(env: dict[str, str], ok: bool
         return
     with pytest.raises(ConfigError, match=r"CSTAR_LEASE .* at least CSTAR_DELIVERY_TIMEOUT"):
         Settings.from_env(env)
+
+
+def test_observability_settings_from_env() -> None:
+    settings = Settings.from_env(
+        {
+            "CSTAR_METRICS_TOKEN": " t" + "x" * 20 + " ",
+            "CSTAR_METRICS_PORT": "9101",
+            "CSTAR_METRICS_HOST": "0.0.0.0",
+            "CSTAR_LOG_FORMAT": "JSON",
+        }
+    )
+    assert settings.metrics_token == "t" + "x" * 20
+    assert settings.metrics_port == 9101
+    assert settings.metrics_host == "0.0.0.0"
+    assert settings.log_format == "json"
+    defaults = Settings.from_env({})
+    assert (defaults.metrics_token, defaults.metrics_port, defaults.log_format) == (
+        None,
+        None,
+        "text",
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("CSTAR_METRICS_TOKEN", "x" * 15),
+        ("CSTAR_METRICS_TOKEN", "x" * 15 + "\u00e9"),
+        ("CSTAR_METRICS_TOKEN", "x" * 10 + " " + "x" * 10),
+        ("CSTAR_METRICS_PORT", "0"),
+        ("CSTAR_METRICS_PORT", "65536"),
+        ("CSTAR_METRICS_PORT", "-1"),
+        ("CSTAR_LOG_FORMAT", "yaml"),
+    ],
+)
+def test_bad_observability_settings_are_refused(name: str, value: str) -> None:
+    with pytest.raises(ConfigError, match=name):
+        Settings.from_env({name: value})
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["http://proxy.internal:3128", "https://gw.example.com", "http://u:p%40ss@10.0.0.1:8080/"],
+)
+def test_egress_proxy_from_env(url: str) -> None:
+    assert Settings.from_env({"CSTAR_EGRESS_PROXY": f" {url} "}).egress_proxy == url
+
+
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        ("socks5://proxy:1080", "scheme must be http or https"),
+        ("proxy.internal:3128", "scheme must be http or https"),
+        ("http://", "names no host"),
+        ("http://proxy:3128/some/path", "only scheme, host and port"),
+        ("http://proxy:3128?x=1", "only scheme, host and port"),
+        ("http://proxy:99999", "not a valid URL"),
+        ("http://proxy:0", "port must be from 1 to 65535"),
+    ],
+)
+def test_bad_egress_proxy_is_refused_without_showing_its_password(url: str, problem: str) -> None:
+    with pytest.raises(ConfigError, match="CSTAR_EGRESS_PROXY") as excinfo:
+        Settings.from_env({"CSTAR_EGRESS_PROXY": url.replace("//", "//user:hunter2@", 1)})
+    assert problem in str(excinfo.value)
+    assert "hunter2" not in str(excinfo.value)
+
+
+def test_redact_proxy_hides_only_the_password() -> None:
+    from cstar.server.config import redact_proxy
+
+    assert redact_proxy("http://u:secret@gw:3128") == "http://u:***@gw:3128"
+    assert redact_proxy("http://u@gw:3128") == "http://u@gw:3128"
+    assert redact_proxy("http://gw:3128") == "http://gw:3128"
+    assert redact_proxy("http://u:p@ss@gw:3128") == "http://u:***@gw:3128"

@@ -21,6 +21,8 @@ _SERVER_MODULES = (
     "cryptography",
     "jinja2",
     "multipart",
+    "prometheus_client",
+    "pythonjsonlogger",
 )
 
 
@@ -73,7 +75,7 @@ def serve(
     reason = refusal(settings, workers)
     if reason is not None:
         raise fail(reason)
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     try:
         if workers > 1:
             serve_replicas(settings, host=host, port=port, workers=workers, dispatch=not api_only)
@@ -101,7 +103,7 @@ def worker(
         settings = Settings.from_env(dev=True if dev else None)
     except ConfigError as exc:
         raise fail(str(exc)) from None
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     try:
         run_async(lambda: run_worker(settings))
     except (StartupError, ProcessFailed) as exc:

@@ -19,6 +19,7 @@ from cstar.server.dispatch.sender import Sender
 from cstar.server.dispatch.wakeup import Waker
 from cstar.server.domain.clock import Clock, utc_now
 from cstar.server.health import ProcessHealth
+from cstar.server.observability.metrics import Metrics, multiprocess_dir
 from cstar.server.realtime.hub import EventHub, StreamLimits
 from cstar.server.security.secretbox import SecretBox, load_or_create_key_file
 from cstar.server.services.dashboard_sessions import DashboardSessions
@@ -38,6 +39,7 @@ from cstar.server.store.deliveries import SqlDeliveryStore
 from cstar.server.store.event_log import SqlEventLog
 from cstar.server.store.key_status import SqlKeyStatus
 from cstar.server.store.postgres.backend import PostgresBackend
+from cstar.server.store.queue_stats import SqlQueueStats
 from cstar.server.store.rate_limits import SqlRateLimitLedger
 from cstar.server.store.request_logs import SqlRequestLogStore
 from cstar.server.store.sql import SqlStore
@@ -84,6 +86,7 @@ class Container:
     request_log: RequestLogRecorder
     #: The dashboard's sign-in and sessions.
     dashboard_sessions: DashboardSessions
+    metrics: Metrics
     #: The team created on the very first start (its keys are printed once), else None.
     bootstrap_team: CreatedTeam | None = None
     #: Set when a part of this process (the dispatcher) has died: ``/healthz`` says so.
@@ -110,6 +113,7 @@ class Container:
             ),
             worker_id=worker_id,
             request_logs=self.request_log_store,
+            metrics=self.metrics,
         )
 
     async def aclose(self) -> None:
@@ -180,6 +184,7 @@ async def open_container(
             max_response_bytes=settings.max_response_bytes,
             allow_private=settings.dev,
             pool_size=settings.dispatch_concurrency,
+            proxy=settings.egress_proxy,
         )
         await sender.start()
         cleanup.push_async_callback(sender.close)
@@ -190,6 +195,8 @@ async def open_container(
         published = Waker(database.dsn, EVENTS_CHANNEL)
         cleanup.push_async_callback(published.close)
         webhooks = WebhookService(store, box, clock, dev=settings.dev)
+        metrics = Metrics(clock, multiprocess_dir=multiprocess_dir())
+        metrics.watch_database(SqlQueueStats(database).snapshot)
         events = EventService(
             store,
             delivery_store,
@@ -197,6 +204,7 @@ async def open_container(
             clock,
             dashboard_base_url=settings.dashboard_base_url,
             published=published,
+            on_published=metrics.record_publishes,
         )
         request_log_store = SqlRequestLogStore(database, backend)
         streams = EventHub(
@@ -242,6 +250,7 @@ async def open_container(
             request_log_store=request_log_store,
             request_log=request_log,
             dashboard_sessions=DashboardSessions(SqlDashboardStore(database), keys, clock),
+            metrics=metrics,
         )
         if bootstrap:
             try:

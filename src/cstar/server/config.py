@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 DEFAULT_DATABASE_URL = "sqlite:///cstar.db"
 MASTER_KEY_FILENAME = "cstar-master.key"
@@ -110,6 +111,69 @@ def _int(env: Mapping[str, str], name: str, default: int, *, minimum: int = 0) -
     return value
 
 
+def _port(env: Mapping[str, str], name: str) -> int:
+    value = _int(env, name, 0, minimum=1)
+    if value > 65535:
+        raise ConfigError(f"{name} must be a port from 1 to 65535, got {value}")
+    return value
+
+
+#: What a bearer token may hold (RFC 6750's b64token).
+_B64TOKEN = re.compile(r"[A-Za-z0-9._~+/-]+=*")
+#: A metrics token shorter than this could be guessed.
+MIN_METRICS_TOKEN = 16
+
+
+def _metrics_token(env: Mapping[str, str]) -> str | None:
+    token = env.get("CSTAR_METRICS_TOKEN", "").strip()
+    if not token:
+        return None
+    if len(token) < MIN_METRICS_TOKEN or not _B64TOKEN.fullmatch(token):
+        raise ConfigError(
+            f"CSTAR_METRICS_TOKEN must be at least {MIN_METRICS_TOKEN} characters among letters, "
+            "digits and -._~+/= (for example: python -c 'import secrets; "
+            "print(secrets.token_urlsafe())')"
+        )
+    return token
+
+
+def _egress_proxy(env: Mapping[str, str]) -> str | None:
+    raw = env.get("CSTAR_EGRESS_PROXY", "").strip()
+    if not raw:
+        return None
+    problem = None
+    try:
+        parts = urlsplit(raw)
+        port = parts.port
+    except ValueError:
+        parts, port, problem = None, None, "it is not a valid URL"
+    if parts is not None:
+        if parts.scheme not in ("http", "https"):
+            problem = "its scheme must be http or https"
+        elif not parts.hostname:
+            problem = "it names no host"
+        elif parts.path not in ("", "/") or parts.query or parts.fragment:
+            problem = "it must be only scheme, host and port (and user:password)"
+        elif port == 0:
+            problem = "its port must be from 1 to 65535"
+    if problem is not None:
+        raise ConfigError(
+            f"CSTAR_EGRESS_PROXY must look like http://proxy.internal:3128: {problem} "
+            f"(got {redact_proxy(raw)!r})"
+        )
+    return raw
+
+
+def redact_proxy(url: str) -> str:
+    """``url`` without the password it may hold, for logs and the banner."""
+    scheme, sep, rest = url.partition("://")
+    userinfo, at, host = rest.rpartition("@")
+    if not at:
+        return url
+    user = userinfo.split(":", 1)[0]
+    return f"{scheme}{sep}{user}:***@{host}" if ":" in userinfo else f"{scheme}{sep}{user}@{host}"
+
+
 def parse_networks(text: str, *, name: str) -> tuple[str, ...]:
     """Comma-separated IP addresses or CIDR networks, each written out canonically."""
     networks = []
@@ -125,8 +189,16 @@ def parse_networks(text: str, *, name: str) -> tuple[str, ...]:
     return tuple(networks)
 
 
-def _choice(env: Mapping[str, str], name: str, default: str, allowed: tuple[str, ...]) -> str:
-    raw = env.get(name, "").strip().upper()
+def _choice(
+    env: Mapping[str, str],
+    name: str,
+    default: str,
+    allowed: tuple[str, ...],
+    *,
+    lower: bool = False,
+) -> str:
+    raw = env.get(name, "").strip()
+    raw = raw.lower() if lower else raw.upper()
     if not raw:
         return default
     if raw not in allowed:
@@ -197,6 +269,17 @@ class Settings:
     #: Proxies whose ``X-Forwarded-For``/``X-Forwarded-Proto`` are believed (addresses or
     #: networks); empty: forwarded headers are ignored.
     trusted_proxies: tuple[str, ...] = ()
+    #: ``/metrics`` on the API's port answers requests carrying this bearer token; unset, it
+    #: is not served there.
+    metrics_token: str | None = None
+    #: A port of its own for ``/metrics``, without a token (``cstar worker`` too); unset: none.
+    metrics_port: int | None = None
+    #: The address that port listens on.
+    metrics_host: str = "127.0.0.1"
+    #: ``text`` (one line per record) or ``json`` (one JSON object per record).
+    log_format: str = "text"
+    #: Every delivery leaves through this HTTP(S) proxy (``http://user:pass@host:3128``).
+    egress_proxy: str | None = None
     #: Webhooks one team may have (each publish fans out to every subscribed one).
     max_webhooks_per_team: int = 100
     #: Active (unrevoked) API keys one team may hold.
@@ -255,6 +338,15 @@ class Settings:
             trusted_proxies=parse_networks(
                 env.get("CSTAR_TRUSTED_PROXIES", ""), name="CSTAR_TRUSTED_PROXIES"
             ),
+            metrics_token=_metrics_token(env),
+            metrics_port=(
+                _port(env, "CSTAR_METRICS_PORT")
+                if env.get("CSTAR_METRICS_PORT", "").strip()
+                else None
+            ),
+            metrics_host=env.get("CSTAR_METRICS_HOST", "").strip() or "127.0.0.1",
+            log_format=_choice(env, "CSTAR_LOG_FORMAT", "text", ("text", "json"), lower=True),
+            egress_proxy=_egress_proxy(env),
             max_webhooks_per_team=_int(env, "CSTAR_MAX_WEBHOOKS_PER_TEAM", 100, minimum=1),
             max_keys_per_team=_int(env, "CSTAR_MAX_KEYS_PER_TEAM", 100, minimum=1),
         )

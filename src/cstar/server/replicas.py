@@ -20,9 +20,12 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
+import shutil
 import signal
 import socket
 import sys
+import tempfile
 from multiprocessing.connection import wait
 from multiprocessing.context import SpawnProcess
 from multiprocessing.synchronize import Event
@@ -31,11 +34,12 @@ from typing import TextIO
 
 from cstar.server.bootstrap import StartupError, open_container
 from cstar.server.config import Settings, sqlite_path
+from cstar.server.http.listener import bind_listener
+from cstar.server.observability.metrics import MULTIPROC_ENV
 from cstar.server.runner import (
     ProcessFailed,
     Shutdown,
     announce,
-    bind_listener,
     configure_logging,
     listening_line,
     quiet_cancellations,
@@ -73,10 +77,15 @@ def serve_replicas(
     if reason is not None:
         raise StartupError(reason)
     listener = bind_listener(host, port)
+    counts = tempfile.mkdtemp(prefix="cstar-metrics-")
     try:
         run_async(lambda: _prepare(settings, out, dispatch=dispatch, workers=workers))
+        # The processes add up each other's metrics from here (read as they start).
+        os.environ[MULTIPROC_ENV] = counts
         _supervise(settings, listener, host, workers=workers, dispatch=dispatch, out=out)
     finally:
+        os.environ.pop(MULTIPROC_ENV, None)
+        shutil.rmtree(counts, ignore_errors=True)
         listener.close()
 
 
@@ -140,7 +149,7 @@ def _supervise(
     processes = [
         context.Process(
             target=run_replica,
-            args=(settings, listener, dispatch, ready[number]),
+            args=(settings, listener, dispatch, ready[number], number == 0),
             name=f"cstar-api-{number + 1}",
         )
         for number in range(workers)
@@ -172,19 +181,22 @@ def _supervise(
         raise ProcessFailed(supervisor.failure)
 
 
-def run_replica(settings: Settings, listener: socket.socket, dispatch: bool, ready: Event) -> None:
-    """One API process: its own event loop, container and (unless API only) dispatcher."""
+def run_replica(
+    settings: Settings, listener: socket.socket, dispatch: bool, ready: Event, first: bool
+) -> None:
+    """One API process: its own event loop, container and (unless API only) dispatcher; the
+    first also serves ``CSTAR_METRICS_PORT`` (every process's counts, added up)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     try:
-        run_async(lambda: _replica(settings, listener, dispatch, ready))
+        run_async(lambda: _replica(settings, listener, dispatch, ready, first))
     except (StartupError, ProcessFailed) as exc:
         log.error("%s", exc)
         sys.exit(1)
 
 
 async def _replica(
-    settings: Settings, listener: socket.socket, dispatch: bool, ready: Event
+    settings: Settings, listener: socket.socket, dispatch: bool, ready: Event, first: bool
 ) -> None:
     shutdown = Shutdown()
     shutdown.install((signal.SIGTERM,))
@@ -194,4 +206,11 @@ async def _replica(
         listener.close()
         await container.aclose()
         return
-    await serve_on(listener, container, shutdown, dispatch=dispatch, on_listening=ready.set)
+    await serve_on(
+        listener,
+        container,
+        shutdown,
+        dispatch=dispatch,
+        on_listening=ready.set,
+        metrics_port=first,
+    )

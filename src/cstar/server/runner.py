@@ -3,35 +3,46 @@
 from __future__ import annotations
 
 import asyncio
-import errno
 import logging
 import math
 import signal
 import socket
 import sys
-from collections.abc import Callable, Coroutine, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Coroutine
 from typing import Any, TextIO
 
 import uvicorn
+from pythonjsonlogger.json import JsonFormatter
 from sqlalchemy.engine import make_url
 
 from cstar import __version__
 from cstar.server.api.access_log import RedactingAccessFilter
 from cstar.server.api.app import create_app
-from cstar.server.bootstrap import Container, StartupError, open_container
-from cstar.server.config import Settings, sqlite_path
+from cstar.server.bootstrap import Container, open_container
+from cstar.server.config import Settings, redact_proxy, sqlite_path
+from cstar.server.http.listener import QuietServer, bind_listener
 from cstar.server.http.options import server_options
+from cstar.server.observability.server import open_metrics_port
 
 log = logging.getLogger("cstar")
 
 
-def configure_logging(level: str) -> None:
-    logging.basicConfig(
-        level=level,
-        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+def configure_logging(level: str, log_format: str = "text") -> None:
+    """Log to stderr: one line per record, or with ``log_format="json"`` (``CSTAR_LOG_FORMAT``)
+    one JSON object per line: ``time`` (ISO 8601, UTC), ``level``, ``logger``, ``message``,
+    and ``exc_info`` when there is a traceback."""
+    handler = logging.StreamHandler(sys.stderr)
+    if log_format == "json":
+        handler.setFormatter(
+            JsonFormatter(
+                "%(levelname)s %(name)s %(message)s",
+                rename_fields={"levelname": "level", "name": "logger"},
+                timestamp="time",
+            )
+        )
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
+    logging.basicConfig(level=level, handlers=[handler])
     # Keys and secrets a client put in a URL never reach the access log (as in the request log).
     access = logging.getLogger("uvicorn.access")
     if not any(isinstance(f, RedactingAccessFilter) for f in access.filters):
@@ -78,6 +89,7 @@ def announce(
         )
     if not settings.master_keys:
         print(f"  master key: {settings.resolved_master_key_file()}", file=out)
+    print(metrics_lines(settings), end="", file=out)
     if settings.dev:
         print(
             "  DEV MODE: http:// URLs and loopback/private delivery targets are ALLOWED.\n"
@@ -97,13 +109,19 @@ def announce(
     out.flush()
 
 
-class _Server(uvicorn.Server):
-    """uvicorn's server without its own signal capture: the runner owns SIGINT and SIGTERM, so
-    that shutdown finishes our cleanup and exits 0 instead of re-raising the signal."""
-
-    @contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
+def metrics_lines(settings: Settings) -> str:
+    """Where ``/metrics`` is served and where deliveries leave, for the banner (nothing when
+    neither is configured)."""
+    lines = ""
+    if settings.egress_proxy is not None:
+        lines += f"  egress:     every delivery through {redact_proxy(settings.egress_proxy)}\n"
+    if settings.metrics_token is not None:
+        lines += "  metrics:    /metrics on this port, with the bearer token CSTAR_METRICS_TOKEN\n"
+    if settings.metrics_port is not None:
+        host = settings.metrics_host
+        shown = f"[{host}]" if ":" in host else host
+        lines += f"  metrics:    http://{shown}:{settings.metrics_port}/metrics\n"
+    return lines
 
 
 class Shutdown:
@@ -138,29 +156,6 @@ class ProcessFailed(Exception):
 #: After SIGTERM, how long open HTTP requests may take beyond the delivery timeout (the longest
 #: request, ``/test``, sends one delivery).
 HTTP_STOP_GRACE = 1.0
-
-
-def bind_listener(host: str, port: int) -> socket.socket:
-    """The listening socket, bound before anything else starts: a port in use is one line."""
-    try:
-        family, kind, proto, _, address = socket.getaddrinfo(
-            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
-        )[0]
-    except (socket.gaierror, UnicodeError) as exc:
-        raise StartupError(f"cannot listen on {host!r}: {exc}") from None
-    sock = socket.socket(family, kind, proto)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind(address)
-    except OSError as exc:
-        sock.close()
-        if exc.errno == errno.EADDRINUSE:
-            raise StartupError(
-                f"port {port} is already in use on {host}; choose another with --port"
-            ) from None
-        raise StartupError(f"cannot listen on {host} port {port}: {exc.strerror}") from None
-    sock.set_inheritable(True)
-    return sock
 
 
 def _failure(task: asyncio.Task[None]) -> str:
@@ -229,56 +224,59 @@ async def serve_on(
     *,
     dispatch: bool,
     on_listening: Callable[[], None],
+    metrics_port: bool = True,
 ) -> None:
-    """Serve HTTP on ``listener`` (and dispatch) until ``shutdown``; closes both at the end."""
+    """Serve HTTP on ``listener`` (and dispatch) until ``shutdown``; closes both at the end.
+    ``metrics_port``: whether this process serves ``CSTAR_METRICS_PORT`` when it is set."""
     settings = container.settings
     dispatcher = container.dispatcher() if dispatch else None
     dispatching: asyncio.Task[None] | None = None
     try:
-        if dispatcher is not None:
-            dispatching = asyncio.create_task(dispatcher.run(), name="cstar-dispatcher")
-        app = create_app(settings, container=container)
-        config = uvicorn.Config(
-            app,
-            log_config=None,
-            access_log=True,
-            lifespan="on",
-            server_header=False,
-            timeout_graceful_shutdown=math.ceil(settings.delivery_timeout + HTTP_STOP_GRACE),
-            **server_options(settings),
-        )
-        server = _Server(config)
-        shutdown.server = server
-
-        def stop_work() -> None:
-            # Realtime streams never end by themselves: end them so connections can drain.
-            container.streams.end_streams()
+        async with open_metrics_port(settings, container.metrics, enabled=metrics_port):
             if dispatcher is not None:
-                dispatcher.stop()
-
-        shutdown.on_stop = stop_work
-        serving = asyncio.create_task(server.serve(sockets=[listener]), name="cstar-http")
-        # uvicorn exposes only a flag for "listening"; poll it briefly during startup.
-        while not server.started and not serving.done():  # noqa: ASYNC110
-            await asyncio.sleep(0.02)
-        if server.started:
-            on_listening()
-        watched = {serving} if dispatching is None else {serving, dispatching}
-        await asyncio.wait(watched, return_when=asyncio.FIRST_COMPLETED)
-        failed: str | None = None
-        if dispatching is not None and dispatching.done() and not shutdown.requested.is_set():
-            failed = f"the dispatcher stopped unexpectedly ({_failure(dispatching)})"
-            log.error(
-                "%s; stopping the server so that it can be restarted",
-                failed,
-                exc_info=None if dispatching.cancelled() else dispatching.exception(),
+                dispatching = asyncio.create_task(dispatcher.run(), name="cstar-dispatcher")
+            app = create_app(settings, container=container)
+            config = uvicorn.Config(
+                app,
+                log_config=None,
+                access_log=True,
+                lifespan="on",
+                server_header=False,
+                timeout_graceful_shutdown=math.ceil(settings.delivery_timeout + HTTP_STOP_GRACE),
+                **server_options(settings),
             )
-            container.health.fail(failed)
-            container.streams.end_streams()
-            server.should_exit = True
-        await serving
-        if failed is not None:
-            raise ProcessFailed(failed)
+            server = QuietServer(config)
+            shutdown.server = server
+
+            def stop_work() -> None:
+                # Realtime streams never end by themselves: end them so connections can drain.
+                container.streams.end_streams()
+                if dispatcher is not None:
+                    dispatcher.stop()
+
+            shutdown.on_stop = stop_work
+            serving = asyncio.create_task(server.serve(sockets=[listener]), name="cstar-http")
+            # uvicorn exposes only a flag for "listening"; poll it briefly during startup.
+            while not server.started and not serving.done():  # noqa: ASYNC110
+                await asyncio.sleep(0.02)
+            if server.started:
+                on_listening()
+            watched = {serving} if dispatching is None else {serving, dispatching}
+            await asyncio.wait(watched, return_when=asyncio.FIRST_COMPLETED)
+            failed: str | None = None
+            if dispatching is not None and dispatching.done() and not shutdown.requested.is_set():
+                failed = f"the dispatcher stopped unexpectedly ({_failure(dispatching)})"
+                log.error(
+                    "%s; stopping the server so that it can be restarted",
+                    failed,
+                    exc_info=None if dispatching.cancelled() else dispatching.exception(),
+                )
+                container.health.fail(failed)
+                container.streams.end_streams()
+                server.should_exit = True
+            await serving
+            if failed is not None:
+                raise ProcessFailed(failed)
     finally:
         listener.close()
         if dispatcher is not None and dispatching is not None:
@@ -293,29 +291,31 @@ async def work(settings: Settings, *, out: TextIO = sys.stdout) -> None:
     shutdown.install()
     container = await open_container(settings, bootstrap=False)
     try:
-        dispatcher = container.dispatcher()
-        print(
-            f"cStar Webhooks {__version__} worker {dispatcher.worker_id}\n"
-            f"  database:   {describe_database(settings.database_url)}\n"
-            "Dispatching deliveries (Ctrl-C or SIGTERM to stop)",
-            file=out,
-        )
-        out.flush()
-        running = asyncio.create_task(dispatcher.run(), name="cstar-dispatcher")
-        stop = asyncio.create_task(shutdown.requested.wait())
-        await asyncio.wait({running, stop}, return_when=asyncio.FIRST_COMPLETED)
-        stop.cancel()
-        if running.done() and not shutdown.requested.is_set():
-            failed = f"the dispatcher stopped unexpectedly ({_failure(running)})"
-            log.error(
-                "%s; exiting so that it can be restarted",
-                failed,
-                exc_info=None if running.cancelled() else running.exception(),
+        async with open_metrics_port(settings, container.metrics):
+            dispatcher = container.dispatcher()
+            print(
+                f"cStar Webhooks {__version__} worker {dispatcher.worker_id}\n"
+                f"  database:   {describe_database(settings.database_url)}\n"
+                f"{metrics_lines(settings)}"
+                "Dispatching deliveries (Ctrl-C or SIGTERM to stop)",
+                file=out,
             )
-            raise ProcessFailed(failed)
-        dispatcher.stop()
-        await running
-        log.info("worker stopped after %d attempts", dispatcher.recorded)
+            out.flush()
+            running = asyncio.create_task(dispatcher.run(), name="cstar-dispatcher")
+            stop = asyncio.create_task(shutdown.requested.wait())
+            await asyncio.wait({running, stop}, return_when=asyncio.FIRST_COMPLETED)
+            stop.cancel()
+            if running.done() and not shutdown.requested.is_set():
+                failed = f"the dispatcher stopped unexpectedly ({_failure(running)})"
+                log.error(
+                    "%s; exiting so that it can be restarted",
+                    failed,
+                    exc_info=None if running.cancelled() else running.exception(),
+                )
+                raise ProcessFailed(failed)
+            dispatcher.stop()
+            await running
+            log.info("worker stopped after %d attempts", dispatcher.recorded)
     finally:
         await container.aclose()
 

@@ -26,6 +26,7 @@ from cstar.server.api.routes import (
     health,
     keys,
     logs,
+    metrics,
     status,
     stream,
     webhooks,
@@ -35,6 +36,7 @@ from cstar.server.config import Settings
 from cstar.server.dashboard.app import create_dashboard
 from cstar.server.domain.clock import Clock
 from cstar.server.http.body_deadline import BodyDeadlineMiddleware
+from cstar.server.observability.metrics import Metrics
 from cstar.server.services.request_log import RequestLogRecorder
 
 
@@ -50,6 +52,11 @@ def _auth_parts(scope: Scope) -> AuthParts:
 def _request_log(scope: Scope) -> tuple[RequestLogRecorder, Clock]:
     container: Container = scope["app"].state.container
     return container.request_log, container.clock
+
+
+def _metrics(scope: Scope) -> Metrics:
+    container: Container = scope["app"].state.container
+    return container.metrics
 
 
 def _operation_id(route: APIRoute) -> str:
@@ -84,7 +91,11 @@ def create_app(settings: Settings, *, container: Container | None = None) -> Fas
         generate_unique_id_function=_operation_id,
         dependencies=[Depends(single_valued_query)],
         middleware=[
-            Middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes),
+            Middleware(
+                RequestContextMiddleware,
+                max_body_bytes=settings.max_body_bytes,
+                metrics=_metrics,
+            ),
             Middleware(RequestLogMiddleware, recorder=_request_log),
             Middleware(AuthMiddleware, parts=_auth_parts),
             Middleware(BodyDeadlineMiddleware, timeout=settings.body_timeout),
@@ -99,7 +110,8 @@ def create_app(settings: Settings, *, container: Container | None = None) -> Fas
         return container
 
     # The router tries routes in order: publishing, the hot path, first.
-    for module in (events, webhooks, deliveries, stream, keys, logs, catalog, status, health):
+    routers = (events, webhooks, deliveries, stream, keys, logs, catalog, status, health, metrics)
+    for module in routers:
         app.include_router(module.router)
 
     app.mount("/dashboard", create_dashboard(current_container))

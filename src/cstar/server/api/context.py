@@ -6,7 +6,9 @@ requests, the ``X-RateLimit-*`` headers.
 
 from __future__ import annotations
 
-from collections.abc import MutableMapping
+import time
+from collections.abc import Callable, MutableMapping
+from dataclasses import dataclass
 from typing import Any
 
 from starlette.exceptions import HTTPException
@@ -14,6 +16,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cstar.server.api import envelope
 from cstar.server.domain.ids import new_request_id
+from cstar.server.observability.metrics import Metrics
+from cstar.server.observability.routes import RouteTemplates
 
 STATE_REQUEST_ID = "request_id"
 STATE_RATE_LIMIT = "rate_limit"
@@ -41,21 +45,57 @@ class BodyTooLarge(HTTPException):
         super().__init__(413, f"Request body is larger than the {limit} bytes allowed")
 
 
+@dataclass(slots=True)
+class _Exchange:
+    """What the timing of a request needs to know once it is over."""
+
+    #: The scope the app was given (where the router notes the route matched).
+    scope: Scope
+    #: The response's status; 500 unless a response started.
+    status: int = 500
+
+
 class RequestContextMiddleware:
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int) -> None:
+    """Also times every HTTP request, for ``cstar_http_request_duration_seconds``."""
+
+    def __init__(
+        self, app: ASGIApp, *, max_body_bytes: int, metrics: Callable[[Scope], Metrics]
+    ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.metrics = metrics
+        self._templates: RouteTemplates | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        started = time.perf_counter()
+        metrics = self.metrics(scope)
+        if self._templates is None:
+            app = scope["app"]
+            self._templates = RouteTemplates(lambda: app.openapi()["paths"])
+        exchange = _Exchange(scope)
+        try:
+            await self._handle(scope, receive, send, exchange)
+        finally:
+            metrics.record_request(
+                self._templates.of(exchange.scope),
+                scope.get("method", ""),
+                exchange.status,
+                time.perf_counter() - started,
+            )
+
+    async def _handle(
+        self, scope: Scope, receive: Receive, send: Send, exchange: _Exchange
+    ) -> None:
         state = state_of(scope)
         rid = request_id_of(scope)
         limit = self.max_body_bytes
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
+                exchange.status = message["status"]
                 headers = list(message.get("headers", []))
                 headers.append((b"x-request-id", rid.encode()))
                 decision = state.get(STATE_RATE_LIMIT)
@@ -91,6 +131,7 @@ class RequestContextMiddleware:
                     raise BodyTooLarge(limit)
             return message
 
+        exchange.scope = scope
         await self.app(scope, limited_receive, send_with_headers)
 
 

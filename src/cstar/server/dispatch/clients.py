@@ -6,6 +6,10 @@ gets its own client, pinned to an address that :mod:`.resolver` answered and che
 client can dial nothing else: redirects are off, proxies from the environment are ignored, and
 plain ``http://`` is refused. IP-literal hosts need no resolving and share one client.
 
+With ``CSTAR_EGRESS_PROXY`` every client sends through that proxy, which resolves names itself:
+then one shared client serves every host (a pinned address would not be used), and the sender
+checks each name before (every address public, :class:`~.resolver.SafeResolver`'s ``strict``).
+
 Each client keeps its own pool of kept-alive connections. At most ``max_clients`` are kept; the
 least recently used is closed once any request still using it has had time to finish.
 """
@@ -17,6 +21,7 @@ from collections import OrderedDict
 from datetime import timedelta
 
 from pyreqwest.client import Client, ClientBuilder
+from pyreqwest.proxy import ProxyBuilder
 
 #: How long an idle kept-alive connection stays open.
 IDLE_TIMEOUT = timedelta(seconds=30)
@@ -26,8 +31,15 @@ class Clients:
     """Builds, keeps and closes the clients of one :class:`~.sender.Sender`."""
 
     def __init__(
-        self, *, timeout: float, max_connections: int, https_only: bool, max_clients: int = 1024
+        self,
+        *,
+        timeout: float,
+        max_connections: int,
+        https_only: bool,
+        max_clients: int = 1024,
+        proxy: str | None = None,
     ) -> None:
+        self._proxy = proxy
         self._timeout = timeout
         self._max_connections = max_connections
         self._https_only = https_only
@@ -74,10 +86,11 @@ class Clients:
             await client.close()
 
     def _builder(self) -> ClientBuilder:
+        builder = ClientBuilder().no_proxy()
+        if self._proxy is not None:
+            builder = builder.proxy(ProxyBuilder.all(self._proxy))
         return (
-            ClientBuilder()
-            .follow_redirects(False)
-            .no_proxy()
+            builder.follow_redirects(False)
             .https_only(self._https_only)
             .max_connections(self._max_connections)
             .timeout(timedelta(seconds=self._timeout))

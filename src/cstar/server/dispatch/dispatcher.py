@@ -50,6 +50,7 @@ from cstar.server.dispatch.sender import Sender
 from cstar.server.dispatch.wakeup import Waker
 from cstar.server.domain.clock import Clock
 from cstar.server.domain.rotation import signing_secrets
+from cstar.server.observability.metrics import Metrics
 from cstar.server.outage import Outage
 from cstar.server.security.secretbox import SecretBox
 from cstar.server.store.contract import (
@@ -124,8 +125,10 @@ class Dispatcher:
         config: DispatchConfig,
         worker_id: str | None = None,
         request_logs: RequestLogStore | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self._store = store
+        self._metrics = metrics
         #: Purged with the delivery logs, by the same retention.
         self._request_logs = request_logs
         self._box = box
@@ -262,6 +265,7 @@ class Dispatcher:
                     per_webhook=self._room * config.endpoint_concurrency,
                     busy=busy,
                 )
+        began = time.perf_counter()
         result = await self._store.record_and_claim(
             batch,
             request,
@@ -269,6 +273,9 @@ class Dispatcher:
             now=now,
             disable_failing_since=now - config.disable_after,
         )
+        if self._metrics is not None:
+            self._metrics.cycle_duration.observe(time.perf_counter() - began)
+            self._metrics.record_attempts(batch)
         del self._results[: len(batch)]
         for outcome in batch:
             self._held.pop(outcome.attempt.delivery_id, None)

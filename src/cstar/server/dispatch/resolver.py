@@ -28,6 +28,15 @@ class TargetRefused(OSError):
         return cls(f"refused: {host} resolves only to non-public addresses ({shown}); {DEV_HINT}")
 
     @classmethod
+    def mixed(cls, host: str, addresses: list[str]) -> TargetRefused:
+        """``host`` has non-public addresses, and the egress proxy would choose among them."""
+        shown = ", ".join(addresses)
+        return cls(
+            f"refused: {host} resolves to non-public addresses ({shown}); through the egress "
+            f"proxy every address of a name must be public; {DEV_HINT}"
+        )
+
+    @classmethod
     def dialled(cls, address: str) -> TargetRefused:
         """A connection to ``address`` was about to be made."""
         return cls(f"refused: connecting to {address}, not a public IP address; {DEV_HINT}")
@@ -52,11 +61,14 @@ class SystemResolver:
 class SafeResolver:
     """Another resolver's answers without the non-public ones, or refusal when none is left.
 
-    A name with public and private addresses is tried on its public ones only.
+    A name with public and private addresses is tried on its public ones only; with ``strict``
+    (deliveries through the egress proxy, which resolves the name again and picks an address
+    itself) such a name is refused.
     """
 
-    def __init__(self, inner: Resolver | None = None) -> None:
+    def __init__(self, inner: Resolver | None = None, *, strict: bool = False) -> None:
         self._inner = inner or SystemResolver()
+        self._strict = strict
 
     async def resolve(self, host: str, port: int) -> list[str]:
         if is_forbidden_hostname(host):
@@ -65,6 +77,8 @@ class SafeResolver:
         allowed = [a for a in answers if not _is_forbidden(a)]
         if not allowed:
             raise TargetRefused.resolved(host, sorted(set(answers)))
+        if self._strict and len(allowed) < len(answers):
+            raise TargetRefused.mixed(host, sorted({a for a in answers if _is_forbidden(a)}))
         return allowed
 
 

@@ -14,6 +14,12 @@ Outside ``--dev`` no connection reaches a non-public address, however the URL sp
 3. each address is checked once more just before the client is pinned to it
    (:func:`~.resolver.dialable`), whatever resolver answered it, and the client then dials only
    that address for that host. IP literals are checked the same way.
+
+With ``CSTAR_EGRESS_PROXY`` (a static-IP gateway) every request goes through that proxy, which
+resolves the name and dials itself. Steps 1 and 2 still run, stricter: a name is sent to the
+proxy only when every address it resolves to is public, since the proxy, not this process,
+chooses among them. An operator who wants the last word also there can make the proxy refuse
+private ranges (the README says how).
 """
 
 from __future__ import annotations
@@ -98,17 +104,26 @@ class Sender:
         allow_private: bool,
         pool_size: int = 256,
         resolver: Resolver | None = None,
+        proxy: str | None = None,
     ) -> None:
         self._timeout = timeout
         self._max_response_bytes = max_response_bytes
         self._allow_private = allow_private
+        #: Through the egress proxy the proxy dials, by name: nothing is pinned.
+        self._proxied = proxy is not None
         # In --dev the client resolves names itself, unless a resolver is given (tests pin a
-        # name to an address that way); outside --dev names are always resolved and checked here.
-        self._resolver: Resolver | None = (
-            resolver if resolver is not None or allow_private else SafeResolver()
-        )
+        # name to an address that way); outside --dev names are always resolved and checked here
+        # (through the proxy, every address of a name must be public).
+        self._resolver: Resolver | None = resolver
+        if self._proxied and not allow_private:
+            self._resolver = SafeResolver(resolver, strict=True)
+        elif resolver is None and not allow_private:
+            self._resolver = SafeResolver()
         self._clients = Clients(
-            timeout=timeout, max_connections=pool_size, https_only=not allow_private
+            timeout=timeout,
+            max_connections=pool_size,
+            https_only=not allow_private,
+            proxy=proxy,
         )
         self._routes: OrderedDict[str, _Route] = OrderedDict()
         self._started = False
@@ -176,6 +191,8 @@ class Sender:
                 raise _Failed(f"DNS lookup for {host} timed out after {self._timeout:g}s") from None
             except socket.gaierror:
                 raise _Failed(f"DNS lookup failed for {host}") from None
+        if self._proxied:
+            addresses = None  # checked above; the proxy resolves the name and dials
         route = _Route(url, host, addresses, now + ROUTE_TTL)
         self._routes[text] = route
         self._routes.move_to_end(text)

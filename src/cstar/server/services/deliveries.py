@@ -134,7 +134,7 @@ class DeliveryService:
                 headers=headers,
             ),
         )
-        self._events.announce()
+        self._events.announce(1)
         return TestSendResult(
             delivery_id=delivery.id,
             event=event_type,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -86,9 +86,12 @@ class EventService:
         *,
         dashboard_base_url: str,
         published: Waker | None = None,
+        on_published: Callable[[int], None] | None = None,
     ) -> None:
         """``waker``: idle dispatchers (work was queued); ``published``: this process's
-        realtime streams (an event was stored)."""
+        realtime streams (an event was stored); ``on_published``: told how many events were
+        stored (the metrics)."""
+        self._on_published = on_published
         self._store = store
         self._deliveries = deliveries
         self._waker = waker
@@ -131,7 +134,7 @@ class EventService:
             now=now,
         )
         if not outcome.replayed:
-            self.announce()
+            self.announce(1)
             if outcome.queued:
                 self._waker.wake()
         return outcome
@@ -159,14 +162,17 @@ class EventService:
         outcomes = await self._deliveries.publish_batch(
             items, idempotency_since=now - IDEMPOTENCY_WINDOW
         )
-        if any(not o.replayed for o in outcomes):
-            self.announce()
+        stored = sum(not o.replayed for o in outcomes)
+        if stored:
+            self.announce(stored)
             if any(o.queued for o in outcomes if not o.replayed):
                 self._waker.wake()
         return outcomes
 
-    def announce(self) -> None:
-        """An event was stored in this process: streams need not wait for their next poll."""
+    def announce(self, stored: int) -> None:
+        """Events were stored in this process: streams need not wait for their next poll."""
+        if self._on_published is not None:
+            self._on_published(stored)
         if self._published is not None:
             self._published.wake()
 
