@@ -44,7 +44,12 @@ async def start_worker(env: dict[str, str]) -> asyncio.subprocess.Process:
         stderr=asyncio.subprocess.DEVNULL,
     )
     assert process.stdout is not None
-    await asyncio.wait_for(process.stdout.readline(), 30)
+    try:
+        await asyncio.wait_for(process.stdout.readline(), 30)
+    except BaseException:  # not started in time, or interrupted: not left running
+        process.kill()
+        await process.wait()
+        raise
     return process
 
 
