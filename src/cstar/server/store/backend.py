@@ -77,6 +77,9 @@ class Backend(ABC):
     #: Whether keyed publishes do too (the backend then claims keys together,
     #: ``claim_new_keys``).
     groups_keyed_publishes = False
+    #: Whether one writer serves every write (SQLite): long housekeeping then pauses between
+    #: its transactions, so that publishes and deliveries keep their share.
+    single_writer = False
 
     def __init__(self, database: Database) -> None:
         self._db = database

@@ -8,6 +8,8 @@ server starts.
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -43,6 +45,32 @@ from cstar.server.store.schema import (
 )
 
 _PURGE_CHUNK = 5000
+#: Each purge transaction aims to hold the writer about this long (seconds): SQLite has one
+#: writer, and publishes and the dispatcher's cycle wait behind it.
+PURGE_HOLD_TARGET = 0.005
+#: Events in the first purge transaction; later ones are sized by how long the last one took.
+PURGE_FIRST_CHUNK = 64
+#: After each purge transaction the purge waits this many times as long as it took, so that it
+#: takes at most a twentieth of the writer's time however much there is to delete.
+PURGE_PAUSE_FACTOR = 19.0
+
+
+class ChunkSizer:
+    """How many rows the next purge transaction takes so that it lasts about ``target``:
+    doubled after a transaction that took less than half of it, cut in proportion (with a
+    margin) after one that took longer, always within ``smallest`` and ``largest``."""
+
+    def __init__(self, *, target: float, start: int, smallest: int, largest: int) -> None:
+        self.target = target
+        self.size = max(smallest, min(largest, start))
+        self._smallest = smallest
+        self._largest = largest
+
+    def observe(self, seconds: float) -> None:
+        if seconds > self.target:
+            self.size = max(self._smallest, int(self.size * self.target / seconds * 0.8))
+        elif seconds < self.target / 2:
+            self.size = min(self._largest, self.size * 2)
 
 
 class SqlDeliveryStore(SqlBase):
@@ -58,6 +86,10 @@ class SqlDeliveryStore(SqlBase):
         self._keyed: Batcher[KeyedPublish, PublishOutcome] = Batcher(
             self._publish_keyed_many, self._publish_keyed_one
         )
+        #: The longest one purge transaction's statements took, in seconds (operators and
+        #: ``bench/purge.py``), and how many transactions the last purge made.
+        self.purge_longest_hold = 0.0
+        self.purge_transactions = 0
 
     @property
     def publish_batches(self) -> Batcher[Publish, PublishOutcome]:
@@ -250,7 +282,7 @@ class SqlDeliveryStore(SqlBase):
             deliveries.c.event_id == events.c.id,
             deliveries.c.status.in_([DeliveryStatus.PENDING.value, DeliveryStatus.PAUSED.value]),
         )
-        chunk = (
+        oldest = (
             sa.select(events.c.id)
             .where(
                 events.c.created_at < completed_before,
@@ -259,7 +291,7 @@ class SqlDeliveryStore(SqlBase):
                 # a stream has already seen.
                 events.c.seq < sa.select(sa.func.max(events.c.seq)).scalar_subquery(),
             )
-            .limit(_PURGE_CHUNK)
+            .limit(sa.bindparam("chunk"))
         )
 
         def count_deliveries(conn: Connection, ids: list[str]) -> int:
@@ -272,20 +304,35 @@ class SqlDeliveryStore(SqlBase):
                 or 0
             )
 
-        def purge_chunk(conn: Connection) -> tuple[int, int]:
-            ids = list(conn.scalars(chunk))
+        def purge_chunk(conn: Connection, size: int) -> tuple[int, int, float]:
+            began = time.perf_counter()
+            ids = list(conn.scalars(oldest, {"chunk": size}))
             if not ids:
-                return 0, 0
+                return 0, 0, time.perf_counter() - began
             removed = count_deliveries(conn, ids)
             conn.execute(events.delete().where(events.c.id.in_(ids)))
-            return len(ids), removed
+            return len(ids), removed, time.perf_counter() - began
 
+        # Sized by time, not rows: an event may carry one delivery or a hundred, each with up
+        # to fifteen attempts, and the cascade deletes them all in its transaction.
+        sizer = ChunkSizer(
+            target=PURGE_HOLD_TARGET, start=PURGE_FIRST_CHUNK, smallest=1, largest=_PURGE_CHUNK
+        )
+        self.purge_transactions = 0
         removed = 0
         while True:
-            purged, count = await self._write(purge_chunk)
+            size = sizer.size
+            purged, count, took = await self._write(
+                lambda conn, size=size: purge_chunk(conn, size)  # type: ignore[misc]
+            )
+            self.purge_transactions += 1
+            self.purge_longest_hold = max(self.purge_longest_hold, took)
+            sizer.observe(took)
             removed += count
-            if purged < _PURGE_CHUNK:
+            if purged < size:
                 break
+            if self._backend.single_writer:
+                await asyncio.sleep(took * PURGE_PAUSE_FACTOR)
         await self._write(
             lambda conn: conn.execute(
                 idempotency_keys.delete().where(idempotency_keys.c.created_at < idempotency_before)

@@ -67,6 +67,7 @@ class SqliteBackend(Backend):
     # publish. Keyed ones stay one job each: the writer's serialised transactions settle their
     # replays.
     groups_publishes = True
+    single_writer = True
 
     # -- publishing --------------------------------------------------------------------------
     def insert_events(self, conn: Connection, events: Sequence[Event]) -> None:
