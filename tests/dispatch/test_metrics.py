@@ -234,3 +234,49 @@ async def _until(condition: object, timeout: float = 10.0) -> None:
         if loop.time() > deadline:
             raise AssertionError("timed out")
         await asyncio.sleep(0.02)
+
+
+async def test_metrics_while_the_database_is_away_is_a_503(
+    node: Container, api: httpx.AsyncClient
+) -> None:
+    await node.database.dispose()
+
+    response = await api.get("/metrics", headers=_bearer())
+
+    error = assert_error(response, 503, "api_error", "service_unavailable")
+    assert "database" in error["message"]
+
+
+async def test_the_metrics_port_app_answers_only_get_metrics(node: Container) -> None:
+    from cstar.server.observability.server import MetricsApp
+
+    app = MetricsApp(node.metrics)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://metrics"
+    ) as http:
+        assert (await http.get("/metrics")).status_code == 200
+        assert (await http.head("/metrics")).status_code == 200
+        assert (await http.get("/")).status_code == 404
+        assert (await http.get("/metrics/x")).status_code == 404
+        refused = await http.delete("/metrics")
+        assert refused.status_code == 405
+        assert refused.headers["allow"] == "GET"
+        await node.database.dispose()
+        away = await http.get("/metrics", headers={"x": "1"})
+    # The snapshot of a moment ago is reused for 5 s: only a fresh read meets the outage.
+    assert away.status_code == 200
+
+
+async def test_the_metrics_port_app_says_503_when_the_database_is_away(
+    node: Container,
+) -> None:
+    from cstar.server.observability.server import MetricsApp
+
+    await node.database.dispose()
+    app = MetricsApp(node.metrics)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://metrics"
+    ) as http:
+        response = await http.get("/metrics")
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "5"

@@ -171,3 +171,22 @@ async def test_a_rate_limit_holds_across_three_replicas(
     assert 0.9 * limit <= allowed <= limit
     # Each replica refused its share once the window was used up: none ran its own count.
     assert all(codes[n::3].count(429) > 0 for n in range(3))
+
+
+@on_postgres
+async def test_ctrl_c_stops_every_process_cleanly(settings: Settings, tmp_path: Path) -> None:
+    server = await asyncio.to_thread(
+        start_server,
+        tmp_path,
+        env=worker_env(settings, CSTAR_LOG_LEVEL="INFO"),
+        args=["--dev", "--workers", "2"],
+    )
+    replicas = api_processes(server)
+    assert len(replicas) == 2
+    server.process.send_signal(signal.SIGINT)
+    code = await asyncio.to_thread(server.process.wait, 30)
+    await asyncio.to_thread(server.stop)
+    assert code == 0, server.output
+    assert "received SIGINT, stopping 2 processes" in server.output
+    assert "Traceback" not in server.output
+    assert not any(alive(pid) for pid in replicas)

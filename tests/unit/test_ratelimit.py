@@ -486,3 +486,22 @@ async def test_tracked_keys_of_past_windows_are_forgotten(
         await lim.hit(f"more-{i}")
         largest = max(largest, len(lim._leases))
     assert largest == 4
+
+
+async def test_a_database_failure_is_raised_and_the_next_request_asks_again(
+    clock: ManualClock, tmp_path: Path
+) -> None:
+    from cstar.server.store.contract import StoreError
+
+    database = SqliteDatabase(str(tmp_path / "gone.db"))
+    await migrate.upgrade(database)
+    lim = limiter(clock, SqlRateLimitLedger(database, "test"), limit=1000)  # leases of 10
+    assert (await lim.hit("k")).allowed
+    await database.dispose()  # the database goes away
+
+    for _ in range(3):
+        with pytest.raises(StoreError):
+            await lim.hit("other")  # no lease in hand: each request asks, and fails
+
+    # A request holding units from an earlier lease is still decided in memory.
+    assert (await lim.hit("k")).allowed
