@@ -124,7 +124,7 @@ async def test_a_slow_purge_is_cut_into_small_transactions(
     assert removed == 120
     assert await rows(container, delivery_attempts) == 0
     assert await rows(container, events) == 1
-    # 32, then one event per transaction once the sizer learnt they are all "slow".
+    # 32 first, then one event per transaction once the sizer learnt they are all "slow".
     assert store.purge_transactions >= 120 - 32
     assert 0 < store.purge_longest_hold < 5.0
 
@@ -144,4 +144,48 @@ async def test_a_fast_purge_takes_few_transactions(
 
     assert removed == 300
     assert await rows(container, delivery_attempts) == 0
-    assert store.purge_transactions == 3  # 64, 128, then the last 108 of 256
+    # Events: 8, 16, 32, 64, 128, then the last 52 of 256; then one for expired keys and one
+    # for statistics.
+    assert store.purge_transactions == 8
+
+
+async def test_expired_idempotency_keys_go_in_small_chunks_and_fresh_ones_stay(
+    container: Container, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cstar.server.store.schema import idempotency_keys
+
+    team = await container.teams.create_team("Keys")
+    fresh = await container.events.publish(
+        team.team.id, "ticket.created", {"n": 0}, idempotency_key="fresh"
+    )
+    old = container.clock() - timedelta(hours=30)
+
+    def write(conn: Any) -> None:
+        conn.execute(
+            idempotency_keys.insert(),
+            [
+                {
+                    "team_id": team.team.id,
+                    "key": f"old-{n}",
+                    "event_id": fresh.event.id,
+                    "created_at": old,
+                }
+                for n in range(40)
+            ],
+        )
+
+    await container.database.write(write)
+    monkeypatch.setattr(store_module, "PURGE_HOLD_TARGET", 1e-9)  # one row per transaction
+    monkeypatch.setattr(store_module, "PURGE_FIRST_CHUNK", 4)
+    now = container.clock()
+    store = container.delivery_store
+
+    await store.purge(
+        completed_before=now - timedelta(days=30), idempotency_before=now - timedelta(hours=24)
+    )
+
+    remaining = await container.database.read(
+        lambda conn: list(conn.scalars(sa.select(idempotency_keys.c.key)))
+    )
+    assert remaining == ["fresh"]
+    assert store.purge_transactions >= 40 - 4

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -49,7 +49,7 @@ _PURGE_CHUNK = 5000
 #: writer, and publishes and the dispatcher's cycle wait behind it.
 PURGE_HOLD_TARGET = 0.005
 #: Events in the first purge transaction; later ones are sized by how long the last one took.
-PURGE_FIRST_CHUNK = 64
+PURGE_FIRST_CHUNK = 8
 #: After each purge transaction the purge waits this many times as long as it took, so that it
 #: takes at most a twentieth of the writer's time however much there is to delete.
 PURGE_PAUSE_FACTOR = 19.0
@@ -304,57 +304,69 @@ class SqlDeliveryStore(SqlBase):
                 or 0
             )
 
-        def purge_chunk(conn: Connection, size: int) -> tuple[int, int, float]:
-            began = time.perf_counter()
+        def purge_chunk(conn: Connection, size: int) -> tuple[int, int]:
             ids = list(conn.scalars(oldest, {"chunk": size}))
             if not ids:
-                return 0, 0, time.perf_counter() - began
+                return 0, 0
             removed = count_deliveries(conn, ids)
             conn.execute(events.delete().where(events.c.id.in_(ids)))
-            return len(ids), removed, time.perf_counter() - began
+            return len(ids), removed
 
         # Sized by time, not rows: an event may carry one delivery or a hundred, each with up
         # to fifteen attempts, and the cascade deletes them all in its transaction.
+        self.purge_transactions = 0
+        removed = await self._in_timed_chunks(purge_chunk)
+        keys = sa.tuple_(idempotency_keys.c.team_id, idempotency_keys.c.key)
+        expired = (
+            sa.select(idempotency_keys.c.team_id, idempotency_keys.c.key)
+            .where(idempotency_keys.c.created_at < idempotency_before)
+            .limit(sa.bindparam("chunk"))
+        )
+        await self._in_timed_chunks(
+            lambda conn, size: _deleted(
+                conn, idempotency_keys.delete().where(keys.in_(expired)), size
+            )
+        )
+        stats_key = sa.tuple_(delivery_stats.c.webhook_id, delivery_stats.c.hour)
+        old_stats = (
+            sa.select(delivery_stats.c.webhook_id, delivery_stats.c.hour)
+            .where(delivery_stats.c.hour < hour_of(completed_before))
+            .limit(sa.bindparam("chunk"))
+        )
+        await self._in_timed_chunks(
+            lambda conn, size: _deleted(
+                conn, delivery_stats.delete().where(stats_key.in_(old_stats)), size
+            )
+        )
+        return removed
+
+    async def _in_timed_chunks(self, chunk: Callable[[Connection, int], tuple[int, int]]) -> int:
+        """Run ``chunk(conn, size)`` (rows handled, and a count to add up) in transactions
+        until one handles fewer than ``size`` rows, each sized to hold the writer about
+        ``PURGE_HOLD_TARGET`` and, with a single writer, followed by a pause; the sum."""
         sizer = ChunkSizer(
             target=PURGE_HOLD_TARGET, start=PURGE_FIRST_CHUNK, smallest=1, largest=_PURGE_CHUNK
         )
-        self.purge_transactions = 0
-        removed = 0
+
+        def timed(conn: Connection, size: int) -> tuple[int, int, float]:
+            began = time.perf_counter()
+            handled, counted = chunk(conn, size)
+            return handled, counted, time.perf_counter() - began
+
+        total = 0
         while True:
             size = sizer.size
-            purged, count, took = await self._write(
-                lambda conn, size=size: purge_chunk(conn, size)  # type: ignore[misc]
+            handled, counted, took = await self._write(
+                lambda conn, size=size: timed(conn, size)  # type: ignore[misc]
             )
             self.purge_transactions += 1
             self.purge_longest_hold = max(self.purge_longest_hold, took)
             sizer.observe(took)
-            removed += count
-            if purged < size:
-                break
+            total += counted
+            if handled < size:
+                return total
             if self._backend.single_writer:
                 await asyncio.sleep(took * PURGE_PAUSE_FACTOR)
-        await self._write(
-            lambda conn: conn.execute(
-                idempotency_keys.delete().where(idempotency_keys.c.created_at < idempotency_before)
-            )
-        )
-        await self._purge_stats(before=completed_before)
-        return removed
-
-    async def _purge_stats(self, *, before: datetime) -> None:
-        """Delete the statistics of the hours that ended before ``before``, in chunks (by the
-        hour index), so that SQLite's one writer is never held long."""
-        key = sa.tuple_(delivery_stats.c.webhook_id, delivery_stats.c.hour)
-        old = (
-            sa.select(delivery_stats.c.webhook_id, delivery_stats.c.hour)
-            .where(delivery_stats.c.hour < hour_of(before))
-            .limit(_PURGE_CHUNK)
-        )
-        statement = delivery_stats.delete().where(key.in_(old))
-        while True:
-            deleted = await self._write(lambda conn: int(conn.execute(statement).rowcount))
-            if deleted < _PURGE_CHUNK:
-                return
 
     # -- reading and re-queueing -------------------------------------------------------------
     async def hourly_stats(
@@ -622,3 +634,9 @@ def _published(
         PublishOutcome(event=event, queued=[QueuedDelivery(d, w) for d, w in each], replayed=False)
         for (event, _, _), each in zip(items, queued, strict=True)
     ]
+
+
+def _deleted(conn: Connection, statement: sa.Delete, size: int) -> tuple[int, int]:
+    """Run a chunked delete (its subquery limited by ``chunk``): rows deleted, twice."""
+    deleted = int(conn.execute(statement, {"chunk": size}).rowcount)
+    return deleted, deleted

@@ -153,6 +153,8 @@ idempotency_keys = sa.Table(
         "event_id", sa.String(160), sa.ForeignKey("events.id", ondelete="CASCADE"), nullable=False
     ),
     sa.Column("created_at", UTCDateTime, nullable=False),
+    #: The purge deletes expired keys in small chunks, oldest first (migration 0012).
+    sa.Index(None, "created_at"),
 )
 
 #: One event to one webhook. ``status`` is pending (due at ``next_attempt_at``, claimable when
