@@ -32,7 +32,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import re
 import socket
 import statistics
 import sys
@@ -47,9 +46,9 @@ import uvloop
 from cryptography.fernet import Fernet
 from prometheus_client.parser import text_string_to_metric_families
 
-from bench.dashboard import _pg_admin, _series, timed
+from bench.dashboard import _pg_admin, _series, sign_in, timed
 from bench.delivery import free_port, receiver
-from bench.workers import start_worker
+from bench.workers import start_worker, worker_env
 from cstar.server.api.app import create_app
 from cstar.server.bootstrap import Container, open_container
 from cstar.server.config import Settings
@@ -176,14 +175,7 @@ async def worker_run(
 ) -> tuple[float, float, int]:
     """(max RSS in MB, cycle p99 in ms, cycles) of a ``cstar worker`` under live traffic."""
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CSTAR_")}
-    env.update(
-        CSTAR_DATABASE_URL=settings.database_url,
-        CSTAR_MASTER_KEY=",".join(settings.master_keys),
-        CSTAR_METRICS_PORT=str(port),
-        CSTAR_LOG_LEVEL="WARNING",
-        CSTAR_ENDPOINT_CONCURRENCY="64",
-    )
+    env = worker_env(node, settings.database_url, 64, CSTAR_METRICS_PORT=str(port))
     worker = await start_worker(env)
     peak = 0.0
     try:
@@ -263,14 +255,7 @@ async def run_backend(backend: str, args: argparse.Namespace) -> tuple[Phase, Ph
             async with httpx.AsyncClient(
                 transport=httpx.ASGITransport(app=app), base_url="http://bench"
             ) as client:
-                form = await client.get("/dashboard/sign-in")
-                token = re.search(r'name="csrf" value="([^"]+)"', form.text)
-                assert token is not None
-                signed = await client.post(
-                    "/dashboard/sign-in",
-                    data={"csrf": token.group(1), "secret_key": made.secret_key, "next": ""},
-                )
-                assert signed.status_code == 303, signed.text
+                await sign_in(client, made.secret_key)
                 empty = await measure(node, settings, client, ids, args)
                 began = time.perf_counter()
                 await seed_pending(node, team, down.webhook.id, args.pending, args.due_now)

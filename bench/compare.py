@@ -44,7 +44,7 @@ import uvloop
 
 from bench.compare_celery import DELIVERED, QUEUE, app, deliver
 from bench.delivery import fresh_database, node_for, receiver
-from bench.workers import start_worker
+from bench.workers import start_worker, worker_env
 from cstar.server.bootstrap import Container
 from cstar.server.domain.clock import utc_now
 from cstar.server.domain.deliveries import envelope
@@ -275,13 +275,7 @@ async def run(args: argparse.Namespace) -> None:
         )
         database_url, drop = await fresh_database(args.backend, workdir)
         node = await node_for(database_url, args.concurrency)
-        env = {k: v for k, v in os.environ.items() if not k.startswith("CSTAR_")}
-        env.update(
-            CSTAR_DATABASE_URL=database_url,
-            CSTAR_MASTER_KEY=",".join(node.settings.master_keys),
-            CSTAR_ENDPOINT_CONCURRENCY=str(args.concurrency),
-            CSTAR_LOG_LEVEL="WARNING",
-        )
+        env = worker_env(node, database_url, args.concurrency)
         rounds: list[tuple[float, float]] = []
         try:
             for index in range(args.rounds):

@@ -147,6 +147,17 @@ def _moment(pg: bool, bound: str) -> str:
     return f"strftime('%Y-%m-%d %H:%M:%f', :start, '+' || (i * :span / {bound}) || ' seconds')"
 
 
+async def sign_in(client: httpx.AsyncClient, key: str) -> None:
+    """Sign ``client`` in to the dashboard with a secret key (its session cookie is kept)."""
+    form = await client.get("/dashboard/sign-in")
+    token = re.search(r'name="csrf" value="([^"]+)"', form.text)
+    assert token is not None, form.text
+    signed = await client.post(
+        "/dashboard/sign-in", data={"csrf": token.group(1), "secret_key": key, "next": ""}
+    )
+    assert signed.status_code == 303, signed.text
+
+
 async def timed(fetch: Callable[[], Awaitable[httpx.Response]], requests: int) -> list[float]:
     await fetch()  # warm: templates compiled, plans cached
     times = []
@@ -180,12 +191,7 @@ async def run_backend(backend: str, args: argparse.Namespace) -> None:
         async with httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app), base_url="http://bench"
         ) as client:
-            form = await client.get("/dashboard/sign-in")
-            token = re.search(r'name="csrf" value="([^"]+)"', form.text).group(1)  # type: ignore[union-attr]
-            signed = await client.post(
-                "/dashboard/sign-in", data={"csrf": token, "secret_key": key, "next": ""}
-            )
-            assert signed.status_code == 303, signed.text
+            await sign_in(client, key)
             deep_list = HOME
             for _ in range(15):
                 page = await client.get(deep_list)

@@ -34,6 +34,22 @@ from cstar.server.store.contract import DeliveryFilter
 CSTAR = str(Path(sys.executable).with_name("cstar"))
 
 
+def worker_env(
+    node: Container, database_url: str, concurrency: int, **extra: str
+) -> dict[str, str]:
+    """The environment of a ``cstar worker`` on ``node``'s database and master key: this
+    process's, without its ``CSTAR_*`` settings, quiet, with ``concurrency`` per endpoint."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CSTAR_")}
+    env.update(
+        CSTAR_DATABASE_URL=database_url,
+        CSTAR_MASTER_KEY=",".join(node.settings.master_keys),
+        CSTAR_ENDPOINT_CONCURRENCY=str(concurrency),
+        CSTAR_LOG_LEVEL="WARNING",
+        **extra,
+    )
+    return env
+
+
 async def start_worker(env: dict[str, str]) -> asyncio.subprocess.Process:
     process = await asyncio.create_subprocess_exec(
         CSTAR,
@@ -97,13 +113,7 @@ async def run(args: argparse.Namespace) -> None:
         workdir = Path(os.environ.get("TMPDIR", "/tmp"))
         database_url, drop = await fresh_database("postgres", workdir)
         node = await node_for(database_url, args.concurrency)
-        env = {k: v for k, v in os.environ.items() if not k.startswith("CSTAR_")}
-        env.update(
-            CSTAR_DATABASE_URL=database_url,
-            CSTAR_MASTER_KEY=",".join(node.settings.master_keys),
-            CSTAR_ENDPOINT_CONCURRENCY=str(args.concurrency),
-            CSTAR_LOG_LEVEL="WARNING",
-        )
+        env = worker_env(node, database_url, args.concurrency)
         one: list[float] = []
         two: list[float] = []
         try:

@@ -41,6 +41,17 @@ async def read_metrics(port: int) -> dict[str, float]:
     return found
 
 
+async def metrics_once(port: int, sample: str, value: float) -> dict[str, float]:
+    """The metrics once ``sample`` reads ``value`` (attempts are counted when recorded, a
+    moment after the receiver has them), or the last read after 5 s."""
+    for _ in range(100):
+        found = await read_metrics(port)
+        if found.get(sample) == value:
+            break
+        await asyncio.sleep(0.05)
+    return found
+
+
 async def test_serve_exposes_metrics_on_its_own_port_without_a_token(
     settings: Settings, shared: Container, receiver: Receiver, tmp_path: Path
 ) -> None:
@@ -106,11 +117,7 @@ async def test_a_worker_exposes_its_deliveries(
     worker = await start_worker(worker_env(settings, CSTAR_METRICS_PORT=str(port)))
     try:
         await receiver.wait_for(5, timeout=30)
-        for _ in range(100):
-            found = await read_metrics(port)
-            if found.get("cstar_delivery_attempts_total{outcome=succeeded}") == 5:
-                break
-            await asyncio.sleep(0.05)
+        found = await metrics_once(port, "cstar_delivery_attempts_total{outcome=succeeded}", 5)
         assert found["cstar_delivery_attempts_total{outcome=succeeded}"] == 5
         assert found["cstar_delivery_attempt_duration_seconds_count"] == 5
         assert found["cstar_pending_deliveries"] == 0
@@ -141,11 +148,7 @@ async def test_workers_add_up_every_process_counts(
                 )
                 assert answer.status_code == 202
         await receiver.wait_for(20, timeout=30)
-        for _ in range(100):
-            found = await read_metrics(port)
-            if found.get("cstar_delivery_attempts_total{outcome=succeeded}") == 20:
-                break
-            await asyncio.sleep(0.05)
+        found = await metrics_once(port, "cstar_delivery_attempts_total{outcome=succeeded}", 20)
         assert found["cstar_published_events_total"] == 20
         assert found["cstar_delivery_attempts_total{outcome=succeeded}"] == 20
     finally:

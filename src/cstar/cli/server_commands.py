@@ -64,7 +64,7 @@ def serve(
     require_server_extra()
     from cstar.server.bootstrap import StartupError
     from cstar.server.config import ConfigError, Settings
-    from cstar.server.replicas import refusal, serve_replicas
+    from cstar.server.replicas import serve_replicas
     from cstar.server.runner import ProcessFailed, configure_logging, run_async
     from cstar.server.runner import serve as run_server
 
@@ -72,9 +72,6 @@ def serve(
         settings = Settings.from_env(dev=True if dev else None)
     except ConfigError as exc:
         raise fail(str(exc)) from None
-    reason = refusal(settings, workers)
-    if reason is not None:
-        raise fail(reason)
     configure_logging(settings.log_level, settings.log_format)
     try:
         if workers > 1:

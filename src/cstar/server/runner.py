@@ -89,7 +89,7 @@ def announce(
         )
     if not settings.master_keys:
         print(f"  master key: {settings.resolved_master_key_file()}", file=out)
-    print(metrics_lines(settings), end="", file=out)
+    print(banner_extras(settings), end="", file=out)
     if settings.dev:
         print(
             "  DEV MODE: http:// URLs and loopback/private delivery targets are ALLOWED.\n"
@@ -109,17 +109,16 @@ def announce(
     out.flush()
 
 
-def metrics_lines(settings: Settings) -> str:
-    """Where ``/metrics`` is served and where deliveries leave, for the banner (nothing when
-    neither is configured)."""
+def banner_extras(settings: Settings) -> str:
+    """The banner's lines for what is configured only sometimes: where deliveries leave (the
+    egress proxy) and where ``/metrics`` is served; nothing when neither is."""
     lines = ""
     if settings.egress_proxy is not None:
         lines += f"  egress:     every delivery through {redact_proxy(settings.egress_proxy)}\n"
     if settings.metrics_token is not None:
         lines += "  metrics:    /metrics on this port, with the bearer token CSTAR_METRICS_TOKEN\n"
     if settings.metrics_port is not None:
-        host = settings.metrics_host
-        shown = f"[{host}]" if ":" in host else host
+        shown = _shown_host(settings.metrics_host)
         lines += f"  metrics:    http://{shown}:{settings.metrics_port}/metrics\n"
     return lines
 
@@ -212,8 +211,13 @@ async def serve(
     await serve_on(listener, container, shutdown, dispatch=dispatch, on_listening=listening)
 
 
+def _shown_host(host: str) -> str:
+    """``host`` as it goes in a URL (an IPv6 address in brackets)."""
+    return f"[{host}]" if ":" in host else host
+
+
 def listening_line(host: str, port: int) -> str:
-    shown = f"[{host}]" if ":" in host else host
+    shown = _shown_host(host)
     return f"Listening on http://{shown}:{port}  (API docs: http://{shown}:{port}/docs)"
 
 
@@ -296,7 +300,7 @@ async def work(settings: Settings, *, out: TextIO = sys.stdout) -> None:
             print(
                 f"cStar Webhooks {__version__} worker {dispatcher.worker_id}\n"
                 f"  database:   {describe_database(settings.database_url)}\n"
-                f"{metrics_lines(settings)}"
+                f"{banner_extras(settings)}"
                 "Dispatching deliveries (Ctrl-C or SIGTERM to stop)",
                 file=out,
             )

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 from collections.abc import AsyncIterator
 
 import uvicorn
@@ -22,8 +21,6 @@ from cstar.server.http.listener import QuietServer, bind_listener
 from cstar.server.http.options import server_options
 from cstar.server.observability.metrics import CONTENT_TYPE, Metrics
 from cstar.server.store.contract import StoreError
-
-log = logging.getLogger("cstar")
 
 
 class MetricsApp:
