@@ -3,6 +3,7 @@ ceiling of the HTTP client itself.
 
     .venv/bin/python bench/delivery.py                     # SQLite and PostgreSQL
     .venv/bin/python bench/delivery.py --backend sqlite --events 20000
+    .venv/bin/python bench/delivery.py --backend postgres --history-days 0   # no past partitions
 
 It measures, in one run and against the same fast local receiver (nginx answering 200, or a
 Python receiver in another process when nginx is not installed):
@@ -32,6 +33,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -217,6 +219,14 @@ async def fresh_database(backend: str, workdir: Path) -> tuple[str, Any]:
     return f"{base}/{name}", drop
 
 
+async def history_partitions(node: Container, days: int) -> None:
+    """On PostgreSQL, the day partitions of the last ``days`` days, as on a server that has
+    kept that much history (every statement over the history sees each partition)."""
+    today = utc_now().date()
+    for back in range(0, days, 3):  # each call makes three days
+        await node.delivery_store.add_partitions(today - timedelta(days=days - back))
+
+
 async def node_for(database_url: str, concurrency: int) -> Container:
     settings = replace(
         Settings.from_env({}),
@@ -320,6 +330,7 @@ async def run(args: argparse.Namespace) -> None:
             node = await node_for(database_url, args.concurrency)
             rounds: list[tuple[float, float, float, float]] = []
             try:
+                await history_partitions(node, args.history_days)
                 for index in range(args.rounds):
                     top = await ceiling(
                         url, requests=args.ceiling_requests, concurrency=args.concurrency
@@ -371,6 +382,12 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--ceiling-requests", type=int, default=10_000)
     parser.add_argument("--rate", type=int, default=200)
+    parser.add_argument(
+        "--history-days",
+        type=int,
+        default=30,
+        help="PostgreSQL: day partitions of past history to create first (the retention)",
+    )
     parser.add_argument("--seconds", type=float, default=10.0)
     args = parser.parse_args()
     uvloop.run(run(args))

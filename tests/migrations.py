@@ -10,10 +10,16 @@ from __future__ import annotations
 import re
 from functools import cache
 from types import ModuleType
+from typing import Any
 
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
 from cstar.server.store import migrate
+from cstar.server.store.database import Database
+from cstar.server.store.schema import is_partition, metadata
 
 #: One ``CREATE [OR REPLACE] FUNCTION`` statement, from ``CREATE`` to its closing quote and ``;``.
 _CREATE_FUNCTION = re.compile(
@@ -68,3 +74,17 @@ def functions_after(revision: str) -> dict[str, str]:
     for each in revisions()[: revisions().index(revision) + 1]:
         found.update(created(each))
     return found
+
+
+def _compared(obj: Any, name: str | None, kind: str, reflected: bool, other: Any) -> bool:
+    """What the drift check compares: not PostgreSQL's day partitions (each a table there)."""
+    return not (kind == "table" and name is not None and is_partition(name))
+
+
+async def schema_drift(database: Database) -> list[Any]:
+    def compare(conn: sa.Connection) -> list[Any]:
+        options = {"include_object": _compared}
+        return compare_metadata(MigrationContext.configure(conn, opts=options), metadata)
+
+    diffs: list[Any] = await database.read(compare)
+    return diffs

@@ -14,26 +14,17 @@ from typing import Any
 import asyncpg
 import pytest
 import sqlalchemy as sa
-from alembic.autogenerate import compare_metadata
-from alembic.runtime.migration import MigrationContext
 
 from cstar.server.bootstrap import Container
 from cstar.server.domain.ids import new_team_id
 from cstar.server.domain.models import Team
 from cstar.server.store import migrate
 from cstar.server.store.database import Database, open_database
-from cstar.server.store.schema import metadata
+from tests.migrations import schema_drift
 
 TABLES = {"meta", "teams", "api_keys", "webhooks", "webhook_subscriptions", "request_logs"}
 #: Seconds: an upgrade of an empty database takes well under one.
 UPGRADE_TIMEOUT = 30
-
-
-async def schema_drift(database: Database) -> list[Any]:
-    diffs: list[Any] = await database.read(
-        lambda c: compare_metadata(MigrationContext.configure(c), metadata)
-    )
-    return diffs
 
 
 async def table_names(database: Database) -> set[str]:

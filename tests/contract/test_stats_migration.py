@@ -13,15 +13,12 @@ import asyncpg
 import pytest
 import sqlalchemy as sa
 from alembic import command
-from alembic.autogenerate import compare_metadata
-from alembic.runtime.migration import MigrationContext
 
 from cstar.server.domain.stats import LATENCY_BOUNDS_MS
 from cstar.server.store import migrate
-from cstar.server.store.database import Database, open_database
+from cstar.server.store.database import open_database
 from cstar.server.store.postgres import functions_sql
-from cstar.server.store.schema import metadata
-from tests.migrations import body, functions, migration
+from tests.migrations import body, functions, migration, schema_drift
 
 
 def test_0010s_cycle_is_0008s_with_the_statistics_added_and_nothing_else_changed() -> None:
@@ -49,13 +46,6 @@ def test_0010s_cycle_is_0008s_with_the_statistics_added_and_nothing_else_changed
     assert after[at - 1].strip() == "AS u(d, w, n, s, ms, code, ok, err, url, h, body);"
     following = next(line for line in after[at + len(statement) :] if line.strip())
     assert following.strip().startswith("UPDATE deliveries")
-
-
-async def schema_drift(database: Database) -> list[object]:
-    diffs: list[object] = await database.read(
-        lambda c: compare_metadata(MigrationContext.configure(c), metadata)
-    )
-    return diffs
 
 
 def _to(revision: str, *, down: bool = False) -> Callable[[sa.Connection], None]:

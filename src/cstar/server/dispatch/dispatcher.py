@@ -40,7 +40,7 @@ import socket
 import time
 from collections import Counter, defaultdict, deque
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, timedelta
 
 from cstar.server.config import LEASE_MARGIN
 from cstar.server.dispatch.outcome import attempt_record, decide, not_sent
@@ -445,14 +445,25 @@ class Dispatcher:
         )
 
     async def _purge_loop(self) -> None:
+        await self.add_partitions()
         while True:
             await asyncio.sleep(self._config.purge_interval)
             await self.purge_once()
+
+    async def add_partitions(self) -> None:
+        """Make the attempts' day partitions for today and the next days (PostgreSQL); a
+        failure is logged and tried again at the next purge (rows of a day without one go to
+        the default partition meanwhile)."""
+        try:
+            await self._store.add_partitions(self._clock().astimezone(UTC).date())
+        except Exception as exc:
+            log.error("preparing the coming days' partitions failed: %s", exc)
 
     async def purge_once(self) -> None:
         """Delete what is older than the retention: finished deliveries with their attempts
         and events, expired idempotency keys, and API request log entries. A failure is logged
         and tried again next time: housekeeping never stops delivery."""
+        await self.add_partitions()
         now = self._clock()
         try:
             removed = await self._store.purge(

@@ -25,7 +25,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Protocol
 
 from sqlalchemy.engine import Connection
@@ -140,6 +140,17 @@ class Backend(ABC):
 
     async def next_due_at(self, now: datetime) -> datetime | None:
         return await self._db.read(lambda conn: self.next_due(conn, now))
+
+    # -- history -----------------------------------------------------------------------------
+    async def add_partitions(self, today: date) -> None:  # noqa: B027 (optional)
+        """Make the day partitions of the attempts for ``today`` and the days just after, where
+        this database has them; nothing otherwise."""
+
+    async def drop_partitions(self, before: datetime) -> int:
+        """Drop the whole days of attempts that ended before ``before``, where this database
+        keeps days apart: how many days went. The purge deletes the rest with their
+        deliveries."""
+        return 0
 
     # -- management and request logs (cold paths) -------------------------------------------
     @abstractmethod

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from enum import Enum
 from typing import Protocol
 
@@ -267,6 +267,11 @@ class DeliveryStore(Protocol):
 
     async def next_due_at(self, now: datetime) -> datetime | None:
         """When the earliest delivery not yet due falls due."""
+        ...
+
+    async def add_partitions(self, today: date) -> None:
+        """Make ready the storage of the attempts for ``today`` and the next days, where the
+        database partitions it by day (PostgreSQL); nothing elsewhere."""
         ...
 
     async def purge(self, *, completed_before: datetime, idempotency_before: datetime) -> int:

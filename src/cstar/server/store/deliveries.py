@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -90,6 +90,8 @@ class SqlDeliveryStore(SqlBase):
         #: ``bench/purge.py``), and how many transactions the last purge made.
         self.purge_longest_hold = 0.0
         self.purge_transactions = 0
+        #: Whole days of attempts the last purge dropped (PostgreSQL's partitions).
+        self.purged_attempt_days = 0
 
     @property
     def publish_batches(self) -> Batcher[Publish, PublishOutcome]:
@@ -274,6 +276,11 @@ class SqlDeliveryStore(SqlBase):
         """When the next delivery not held by a live lease falls due."""
         return await self._backend.next_due_at(now)
 
+    async def add_partitions(self, today: date) -> None:
+        """Make the day partitions of the attempts for ``today`` and the days just after, where the
+        database keeps days apart (PostgreSQL)."""
+        await self._backend.add_partitions(today)
+
     async def purge(self, *, completed_before: datetime, idempotency_before: datetime) -> int:
         """Delete events older than ``completed_before`` with nothing left to deliver (their
         deliveries and attempts go with them, by cascade), in chunks. Events with a pending or
@@ -312,9 +319,12 @@ class SqlDeliveryStore(SqlBase):
             conn.execute(events.delete().where(events.c.id.in_(ids)))
             return len(ids), removed
 
+        self.purge_transactions = 0
+        # Whole days of attempts first, where the database keeps days apart (PostgreSQL's
+        # partitions): what is left of them below goes with its delivery.
+        self.purged_attempt_days = await self._backend.drop_partitions(completed_before)
         # Sized by time, not rows: an event may carry one delivery or a hundred, each with up
         # to fifteen attempts, and the cascade deletes them all in its transaction.
-        self.purge_transactions = 0
         removed = await self._in_timed_chunks(purge_chunk)
         keys = sa.tuple_(idempotency_keys.c.team_id, idempotency_keys.c.key)
         expired = (

@@ -207,7 +207,9 @@ deliveries = sa.Table(
     postgresql_with={"fillfactor": 70},
 )
 
-#: Every attempt, as sent and as answered.
+#: Every attempt, as sent and as answered. PostgreSQL keeps them in day partitions by
+#: ``started_at`` (migration 0013, ``PARTITIONED_TABLES``), with the primary key
+#: ``(id, started_at)`` that partitioning needs: the retention drops whole days of them.
 delivery_attempts = sa.Table(
     "delivery_attempts",
     metadata,
@@ -235,6 +237,19 @@ delivery_attempts = sa.Table(
     sa.Column("response_body", sa.Text, nullable=True),
     sa.Index(None, "delivery_id", "attempt"),
 )
+
+#: PostgreSQL's partitioned tables and their partition keys (migration 0013): one partition
+#: per UTC day, ``<table>_pYYYYMMDD``, and ``<table>_default`` for rows of a day without one.
+PARTITIONED_TABLES = {"delivery_attempts": "started_at"}
+
+
+def is_partition(name: str) -> bool:
+    """Whether ``name`` is one of the partitions of ``PARTITIONED_TABLES``."""
+    table, _, suffix = name.rpartition("_")
+    return table in PARTITIONED_TABLES and (
+        suffix == "default" or (len(suffix) == 9 and suffix[0] == "p" and suffix[1:].isdigit())
+    )
+
 
 #: The API request log (migration 0006): one row per API request of an authenticated caller.
 #: ``id`` is the listing's cursor; AUTOINCREMENT on SQLite so an id is never handed out twice,

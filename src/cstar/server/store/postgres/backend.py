@@ -11,11 +11,13 @@ deliveries through ``NOTIFY`` when they commit.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
+import asyncpg  # type: ignore[import-untyped]
 import orjson
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
@@ -48,6 +50,13 @@ from cstar.server.store.queries import load
 from cstar.server.store.schema import idempotency_keys, meta, teams
 
 _SQL = load("cstar.server.store.postgres")
+log = logging.getLogger(__name__)
+
+#: The attempts' day partitions are made this many days ahead of today.
+PARTITION_DAYS_AHEAD = 2
+#: How long dropping a day of attempts waits for the table's lock before leaving it to the next
+#: purge: everyone else waits behind a drop that waits.
+PARTITION_LOCK_WAIT = "100ms"
 
 #: Built from the channel names, which only ``store/channels.py`` spells.
 NOTIFY_EVENTS = f"SELECT pg_notify('{EVENTS_CHANNEL}', '')"
@@ -175,6 +184,27 @@ class PostgresBackend(Backend):
 
     def lock_request_log_inserts(self, conn: Connection) -> None:
         conn.exec_driver_sql(_SQL.lock_request_log_inserts, (REQUEST_LOG_INSERT_LOCK,))
+
+    # -- history -----------------------------------------------------------------------------
+    async def add_partitions(self, today: date) -> None:
+        last = today + timedelta(days=PARTITION_DAYS_AHEAD)
+        await self._pg_db.fetch_direct(_SQL.add_partitions, (today, last))
+
+    async def drop_partitions(self, before: datetime) -> int:
+        rows = await self._pg_db.fetch_direct(_SQL.expired_partition_days, (before,))
+        dropped = 0
+        for row in rows:
+            try:
+                answer = await self._pg_db.fetch_direct(
+                    _SQL.drop_partition, (row["day"], PARTITION_LOCK_WAIT)
+                )
+            except StoreError as exc:
+                if not isinstance(exc.__cause__, asyncpg.exceptions.LockNotAvailableError):
+                    raise
+                log.info("the attempts of %s were busy: dropped at the next purge", row["day"])
+                continue
+            dropped += bool(answer[0][0])
+        return dropped
 
     # -- dispatching -------------------------------------------------------------------------
     async def record_and_claim(

@@ -265,3 +265,56 @@ BEGIN
             WHERE d.status = 'pending' AND d.next_attempt_at > c_now);
 END
 $fn$;
+
+-- cstar_add_partitions and cstar_drop_partition: the day partitions of delivery_attempts, made
+-- ahead of time and dropped after the retention (store/postgres/backend.py). Created by
+-- migration 0013.
+
+CREATE FUNCTION cstar_add_partitions(first_day date, last_day date)
+RETURNS int
+LANGUAGE plpgsql AS $fn$
+DECLARE
+    day date := first_day;
+    low timestamptz;
+    high timestamptz;
+    part text;
+    added int := 0;
+BEGIN
+    -- One caller at a time (several workers, each preparing the coming days).
+    PERFORM pg_advisory_xact_lock(1668305264);
+    WHILE day <= last_day LOOP
+        part := 'delivery_attempts_p' || to_char(day, 'YYYYMMDD');
+        low := day::timestamp AT TIME ZONE 'UTC';
+        high := (day + 1)::timestamp AT TIME ZONE 'UTC';
+        -- A day already in the default partition stays there.
+        IF to_regclass(part) IS NULL AND NOT EXISTS (
+            SELECT 1 FROM delivery_attempts_default AS a
+            WHERE a.started_at >= low AND a.started_at < high)
+        THEN
+            EXECUTE format(
+                'CREATE TABLE %I PARTITION OF delivery_attempts FOR VALUES FROM (%L) TO (%L)',
+                part, low, high);
+            added := added + 1;
+        END IF;
+        day := day + 1;
+    END LOOP;
+    RETURN added;
+END
+$fn$;
+
+CREATE FUNCTION cstar_drop_partition(day date, lock_wait text)
+RETURNS boolean
+LANGUAGE plpgsql AS $fn$
+DECLARE
+    part text := 'delivery_attempts_p' || to_char(day, 'YYYYMMDD');
+BEGIN
+    PERFORM pg_advisory_xact_lock(1668305264);
+    IF to_regclass(part) IS NULL THEN
+        RETURN false;
+    END IF;
+    -- Everyone queues behind a drop that waits for the table: better not to wait.
+    PERFORM set_config('lock_timeout', lock_wait, true);
+    EXECUTE format('DROP TABLE %I', part);
+    RETURN true;
+END
+$fn$;

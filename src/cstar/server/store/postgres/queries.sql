@@ -66,3 +66,24 @@ ON CONFLICT (team_id, key) DO UPDATE
     SET event_id = excluded.event_id, created_at = excluded.created_at
     WHERE idempotency_keys.created_at < $5
 RETURNING key
+
+-- name: add_partitions
+-- The day partitions of the attempts from $1 to $2 that do not exist yet
+-- (``cstar_add_partitions``, created by migration 0013).
+SELECT cstar_add_partitions($1::date, $2::date)
+
+-- name: expired_partition_days
+-- The days whose partitions of ``delivery_attempts`` ended at or before $1, oldest first.
+SELECT day FROM (
+    SELECT to_date(substring(c.relname FROM '_p([0-9]{8})$'), 'YYYYMMDD') AS day
+    FROM pg_inherits AS i JOIN pg_class AS c ON c.oid = i.inhrelid
+    WHERE i.inhparent = 'delivery_attempts'::regclass
+      AND c.relname ~ '^delivery_attempts_p[0-9]{8}$'
+) AS p
+WHERE p.day + 1 <= ($1::timestamptz AT TIME ZONE 'UTC')::date
+ORDER BY day
+
+-- name: drop_partition
+-- One day's partition of the attempts, dropped, waiting at most $2 for the table's lock
+-- (``cstar_drop_partition``): whether there was one.
+SELECT cstar_drop_partition($1::date, $2::text)
