@@ -7,9 +7,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from cstar.webhook import generate_header
+from cstar.webhook import generate_header, generate_standard_headers
 
 USER_AGENT = "cStar-Webhooks/1.0"
+#: The signature schemes a webhook may use: cStar's ``X-Signature``, or Standard Webhooks'.
+CSTAR_SCHEME = "cstar"
+STANDARD_SCHEME = "standard-webhooks"
+SIGNATURE_SCHEMES = (CSTAR_SCHEME, STANDARD_SCHEME)
 
 
 def delivery_headers(
@@ -23,17 +27,26 @@ def delivery_headers(
     request_id: str | None,
     now: datetime,
     user_agent: str = USER_AGENT,
+    scheme: str = CSTAR_SCHEME,
 ) -> dict[str, str]:
     """Headers of one attempt, signed afresh with this attempt's time.
 
     ``X-Signature: t=<unix>,v1=<hex>`` signs ``"{t}.{body}"`` with each valid secret (two during
-    a rotation's grace period); ``X-Timestamp`` is the same moment in ISO 8601.
+    a rotation's grace period); ``X-Timestamp`` is the same moment in ISO 8601. With the
+    Standard Webhooks scheme ``webhook-id`` (the event id), ``webhook-timestamp`` and
+    ``webhook-signature`` (one ``v1,<base64>`` per valid secret) replace ``X-Signature``.
     """
     timestamp = int(now.timestamp())
-    headers = {
-        "Content-Type": "application/json",
-        "User-Agent": user_agent,
-        "X-Signature": generate_header(body, secrets, timestamp=timestamp),
+    headers = {"Content-Type": "application/json", "User-Agent": user_agent}
+    if scheme == STANDARD_SCHEME:
+        headers.update(
+            generate_standard_headers(body, secrets, msg_id=event_id, timestamp=timestamp)
+        )
+    elif scheme == CSTAR_SCHEME:
+        headers["X-Signature"] = generate_header(body, secrets, timestamp=timestamp)
+    else:
+        raise ValueError(f"unknown signature scheme: {scheme!r}")
+    headers |= {
         "X-Event-Type": event_type,
         "X-Event-ID": event_id,
         "X-Webhook-ID": webhook_id,

@@ -13,11 +13,19 @@ header carries one ``v1`` per valid secret; any match passes. The legacy ``sha25
         return 401
     print(event.type, event.data)
 
+Webhooks set to the Standard Webhooks scheme (``signatureScheme: "standard-webhooks"``) carry
+``webhook-id``, ``webhook-timestamp`` and ``webhook-signature: v1,<base64>`` instead, signed with
+the base64 key after ``whsec_``; pass all the request's headers and either scheme is verified:
+
+    event = construct_event(request_body_bytes, request.headers, SECRET)
+
 Check the signature on the raw bytes you received, before parsing them.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import hmac
 import json
@@ -27,13 +35,18 @@ from typing import Any
 
 __all__ = [
     "DEFAULT_TOLERANCE",
+    "SECRET_PREFIX",
     "WebhookEvent",
     "WebhookSignatureVerificationError",
     "compute_signature",
+    "compute_standard_signature",
     "construct_event",
     "generate_header",
+    "generate_standard_headers",
+    "standard_key",
     "verify_header",
     "verify_signature",
+    "verify_standard_headers",
 ]
 
 #: Seconds a signature's timestamp may differ from now, in either direction.
@@ -42,6 +55,11 @@ _MAX_HEADER_LENGTH = 8192
 #: More digits than any Unix time in seconds needs; longer values are rejected before ``int()``
 #: (which refuses over 4300 digits) and float arithmetic (which overflows) could fail on them.
 _MAX_TIMESTAMP_DIGITS = 18
+#: What every signing secret starts with.
+SECRET_PREFIX = "whsec_"  # noqa: S105 - a prefix, not a secret
+#: The Standard Webhooks key: base64 of 24 to 64 bytes after the prefix.
+_STANDARD_KEY_BYTES = (24, 64)
+_MAX_MESSAGE_ID_LENGTH = 256
 
 
 class WebhookSignatureVerificationError(Exception):
@@ -206,20 +224,145 @@ def verify_signature(
     return True
 
 
+# -- Standard Webhooks (https://www.standardwebhooks.com) -----------------------------------------
+
+
+def standard_key(secret: str) -> bytes:
+    """The HMAC key of a Standard Webhooks secret: the base64 after ``whsec_``, decoded.
+
+    Raises ``ValueError`` unless it is valid base64 of 24 to 64 bytes.
+    """
+    encoded = secret.removeprefix(SECRET_PREFIX)
+    try:
+        key = base64.b64decode(encoded.encode("ascii"), validate=True)
+    except (UnicodeEncodeError, binascii.Error):
+        raise ValueError("a Standard Webhooks secret is whsec_ followed by base64") from None
+    low, high = _STANDARD_KEY_BYTES
+    if not low <= len(key) <= high:
+        raise ValueError(
+            f"a Standard Webhooks key is {low} to {high} bytes; this one is {len(key)}"
+        )
+    return key
+
+
+def compute_standard_signature(
+    payload: bytes | str, secret: str, *, msg_id: str, timestamp: int
+) -> str:
+    """Base64 HMAC-SHA256 of ``"{msg_id}.{timestamp}.{payload}"`` keyed with the decoded key."""
+    message = f"{msg_id}.{int(timestamp)}.".encode() + _as_bytes(payload)
+    digest = hmac.new(standard_key(secret), message, hashlib.sha256).digest()
+    return base64.b64encode(digest).decode("ascii")
+
+
+def generate_standard_headers(
+    payload: bytes | str,
+    secret: str | Iterable[str],
+    *,
+    msg_id: str,
+    timestamp: int | None = None,
+) -> dict[str, str]:
+    """``webhook-id``, ``webhook-timestamp`` and ``webhook-signature`` for ``payload``; with
+    several secrets (a rotation) the signature holds one space-separated ``v1,`` entry each."""
+    moment = int(time.time()) if timestamp is None else int(timestamp)
+    keys = [secret] if isinstance(secret, str) else list(secret)
+    if not keys:
+        raise ValueError("at least one secret is required")
+    body = _as_bytes(payload)
+    signatures = " ".join(
+        "v1," + compute_standard_signature(body, k, msg_id=msg_id, timestamp=moment) for k in keys
+    )
+    return {
+        "webhook-id": msg_id,
+        "webhook-timestamp": str(moment),
+        "webhook-signature": signatures,
+    }
+
+
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    """``name``'s value in ``headers``, whatever the case of the keys."""
+    value = headers.get(name)
+    if value is None:
+        for key, candidate in headers.items():
+            if isinstance(key, str) and key.lower() == name:
+                value = candidate
+                break
+    return value if isinstance(value, str) else None
+
+
+def verify_standard_headers(
+    payload: bytes | str,
+    headers: Mapping[str, str],
+    secret: str,
+    *,
+    tolerance: float = DEFAULT_TOLERANCE,
+    now: float | None = None,
+) -> None:
+    """Raise :class:`WebhookSignatureVerificationError` unless the Standard Webhooks headers
+    sign ``payload`` with ``secret`` (``whsec_`` and base64) within ``tolerance`` seconds."""
+    if not tolerance > 0:
+        raise ValueError("tolerance must be a positive number of seconds")
+    body = _as_bytes(payload)
+    msg_id = _header(headers, "webhook-id")
+    stamp = _header(headers, "webhook-timestamp")
+    signature = _header(headers, "webhook-signature")
+    if not msg_id or not stamp or not signature:
+        raise WebhookSignatureVerificationError(
+            "Missing webhook-id, webhook-timestamp or webhook-signature header", signature, body
+        )
+    if len(signature) > _MAX_HEADER_LENGTH or len(msg_id) > _MAX_MESSAGE_ID_LENGTH:
+        raise WebhookSignatureVerificationError("Signature header too long", signature, body)
+    if not stamp.isascii() or not stamp.isdigit() or len(stamp) > _MAX_TIMESTAMP_DIGITS:
+        raise WebhookSignatureVerificationError(
+            "Malformed webhook-timestamp header", signature, body
+        )
+    timestamp = int(stamp)
+    expected = compute_standard_signature(body, secret, msg_id=msg_id, timestamp=timestamp)
+    found = False
+    for entry in signature.split(" "):
+        version, sep, value = entry.partition(",")
+        # Other versions (v1a: asymmetric) are skipped, as the specification says.
+        if sep and version == "v1" and value.isascii():
+            found = hmac.compare_digest(expected, value) or found
+    if not found:
+        raise WebhookSignatureVerificationError(
+            "No signature matches the expected signature for the payload", signature, body
+        )
+    current = time.time() if now is None else now
+    if abs(current - timestamp) > tolerance:
+        raise WebhookSignatureVerificationError(
+            "Timestamp outside the tolerance zone", signature, body
+        )
+
+
 def construct_event(
     payload: bytes | str,
-    sig_header: str,
+    sig_header: str | Mapping[str, str],
     secret: str,
     *,
     tolerance: float = DEFAULT_TOLERANCE,
 ) -> WebhookEvent:
     """Verify, then parse: the event with key and attribute access.
 
+    ``sig_header`` is the ``X-Signature`` value, or the request's headers (any mapping; names in
+    any case): a request with ``webhook-signature`` is checked as Standard Webhooks, one with
+    ``X-Signature`` as cStar's scheme.
+
     Raises :class:`WebhookSignatureVerificationError` for a bad signature and for a verified
     payload that is not a JSON object.
     """
     body = _as_bytes(payload)
-    verify_header(body, sig_header, secret, tolerance=tolerance)
+    if isinstance(sig_header, Mapping):
+        if _header(sig_header, "webhook-signature") is not None:
+            try:
+                verify_standard_headers(body, sig_header, secret, tolerance=tolerance)
+            except ValueError as exc:  # a secret that is not a Standard Webhooks one
+                raise WebhookSignatureVerificationError(str(exc), None, body) from None
+            sig_header = _header(sig_header, "webhook-signature") or ""
+        else:
+            sig_header = _header(sig_header, "x-signature") or ""
+            verify_header(body, sig_header, secret, tolerance=tolerance)
+    else:
+        verify_header(body, sig_header, secret, tolerance=tolerance)
     try:
         parsed = json.loads(body.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as exc:
