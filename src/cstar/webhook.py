@@ -139,12 +139,7 @@ def _parse(sig_header: str, payload: bytes) -> tuple[int | None, list[str], list
             )
         key, value = key.strip(), value.strip()
         if key == "t":
-            if (
-                not value.isascii()
-                or not value.isdigit()
-                or len(value) > _MAX_TIMESTAMP_DIGITS
-                or timestamp is not None
-            ):
+            if not _is_timestamp(value) or timestamp is not None:
                 raise WebhookSignatureVerificationError(
                     "Malformed signature header: bad timestamp", sig_header, payload
                 )
@@ -157,13 +152,33 @@ def _parse(sig_header: str, payload: bytes) -> tuple[int | None, list[str], list
     return timestamp, v1, legacy
 
 
-def _matches(expected: str, candidates: Iterable[str]) -> bool:
+def _is_timestamp(value: str) -> bool:
+    """Whole Unix seconds in ASCII digits, short enough to convert safely."""
+    return value.isascii() and value.isdigit() and len(value) <= _MAX_TIMESTAMP_DIGITS
+
+
+def _matches(expected: str, candidates: Iterable[str], *, fold_case: bool = True) -> bool:
+    """Whether any candidate is ``expected``, each compared in constant time (hex folds case;
+    base64 does not)."""
     found = False
     for candidate in candidates:
-        # compare_digest needs ASCII strings; non-ASCII input can never match a hex digest.
-        if candidate.isascii() and hmac.compare_digest(expected, candidate.lower()):
+        # compare_digest needs ASCII strings; non-ASCII input can never match a digest.
+        if candidate.isascii() and hmac.compare_digest(
+            expected, candidate.lower() if fold_case else candidate
+        ):
             found = True
     return found
+
+
+def _check_time(
+    timestamp: int, tolerance: float, now: float | None, sig_header: str | None, body: bytes
+) -> None:
+    """Refuse a signature whose time is more than ``tolerance`` seconds from now, either way."""
+    current = time.time() if now is None else now
+    if abs(current - timestamp) > tolerance:
+        raise WebhookSignatureVerificationError(
+            "Timestamp outside the tolerance zone", sig_header, body
+        )
 
 
 def verify_header(
@@ -191,11 +206,7 @@ def verify_header(
             raise WebhookSignatureVerificationError(
                 "No signature matches the expected signature for the payload", sig_header, body
             )
-        current = time.time() if now is None else now
-        if abs(current - timestamp) > tolerance:
-            raise WebhookSignatureVerificationError(
-                "Timestamp outside the tolerance zone", sig_header, body
-            )
+        _check_time(timestamp, tolerance, now, sig_header, body)
         return
     if legacy:
         digest = hmac.new(secret.encode("utf-8"), body, hashlib.sha256).hexdigest()
@@ -311,27 +322,20 @@ def verify_standard_headers(
         )
     if len(signature) > _MAX_HEADER_LENGTH or len(msg_id) > _MAX_MESSAGE_ID_LENGTH:
         raise WebhookSignatureVerificationError("Signature header too long", signature, body)
-    if not stamp.isascii() or not stamp.isdigit() or len(stamp) > _MAX_TIMESTAMP_DIGITS:
+    if not _is_timestamp(stamp):
         raise WebhookSignatureVerificationError(
             "Malformed webhook-timestamp header", signature, body
         )
     timestamp = int(stamp)
     expected = compute_standard_signature(body, secret, msg_id=msg_id, timestamp=timestamp)
-    found = False
-    for entry in signature.split(" "):
-        version, sep, value = entry.partition(",")
-        # Other versions (v1a: asymmetric) are skipped, as the specification says.
-        if sep and version == "v1" and value.isascii():
-            found = hmac.compare_digest(expected, value) or found
-    if not found:
+    # Entries of other versions (v1a: asymmetric) are skipped, as the specification says.
+    entries = (entry.partition(",") for entry in signature.split(" "))
+    v1 = [value for version, sep, value in entries if sep and version == "v1"]
+    if not _matches(expected, v1, fold_case=False):
         raise WebhookSignatureVerificationError(
             "No signature matches the expected signature for the payload", signature, body
         )
-    current = time.time() if now is None else now
-    if abs(current - timestamp) > tolerance:
-        raise WebhookSignatureVerificationError(
-            "Timestamp outside the tolerance zone", signature, body
-        )
+    _check_time(timestamp, tolerance, now, signature, body)
 
 
 def construct_event(
@@ -351,25 +355,23 @@ def construct_event(
     payload that is not a JSON object.
     """
     body = _as_bytes(payload)
-    if isinstance(sig_header, Mapping):
-        if _header(sig_header, "webhook-signature") is not None:
-            try:
-                verify_standard_headers(body, sig_header, secret, tolerance=tolerance)
-            except ValueError as exc:  # a secret that is not a Standard Webhooks one
-                raise WebhookSignatureVerificationError(str(exc), None, body) from None
-            sig_header = _header(sig_header, "webhook-signature") or ""
-        else:
-            sig_header = _header(sig_header, "x-signature") or ""
-            verify_header(body, sig_header, secret, tolerance=tolerance)
-    else:
+    if not isinstance(sig_header, Mapping):
+        shown: str | None = sig_header
         verify_header(body, sig_header, secret, tolerance=tolerance)
+    elif (shown := _header(sig_header, "webhook-signature")) is not None:
+        try:
+            standard_key(secret)
+        except ValueError as exc:  # a secret that is not a Standard Webhooks one
+            raise WebhookSignatureVerificationError(str(exc), shown, body) from None
+        verify_standard_headers(body, sig_header, secret, tolerance=tolerance)
+    else:
+        shown = _header(sig_header, "x-signature") or ""
+        verify_header(body, shown, secret, tolerance=tolerance)
     try:
         parsed = json.loads(body.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as exc:
-        raise WebhookSignatureVerificationError(
-            "Payload is not valid JSON", sig_header, body
-        ) from exc
+        raise WebhookSignatureVerificationError("Payload is not valid JSON", shown, body) from exc
     if not isinstance(parsed, dict):
-        raise WebhookSignatureVerificationError("Payload is not a JSON object", sig_header, body)
+        raise WebhookSignatureVerificationError("Payload is not a JSON object", shown, body)
     event: WebhookEvent = WebhookEvent.wrap(parsed)
     return event

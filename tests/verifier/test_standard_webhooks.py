@@ -52,6 +52,21 @@ OTHER = "whsec_" + "B7nR2kPq9Xs4Lw1Zd6Tf3Hy8Mc5Vb0Ga2Ej7Ku4Np9QA="
 BASE62 = "whsec_AbCdEf1234567890AbCdEf1234567890AbCdEf12"
 
 
+def _signed(body: bytes, secrets: list[str], *, attempt: int, now: datetime) -> dict[str, str]:
+    """The headers the dispatcher sends for one attempt of ``evt_1`` in the standard scheme."""
+    return delivery_headers(
+        body=body,
+        secrets=secrets,
+        event_id="evt_1",
+        event_type="ticket.created",
+        webhook_id="whk_1",
+        attempt=attempt,
+        request_id=None,
+        now=now,
+        scheme=STANDARD_SCHEME,
+    )
+
+
 def _vector_ids() -> list[str]:
     return [v["name"] for v in VECTORS]
 
@@ -163,17 +178,7 @@ def test_delivery_headers_in_the_standard_scheme_verify_with_both_libraries(
     body = b'{"id":"evt_1","type":"ticket.created","data":{"subject":"Caf\xc3\xa9"}}'
     moment = datetime(2026, 12, 6, 12, 0, 0, tzinfo=UTC)
     clock[0] = moment.timestamp()
-    first = delivery_headers(
-        body=body,
-        secrets=[secret],
-        event_id="evt_1",
-        event_type="ticket.created",
-        webhook_id="whk_1",
-        attempt=1,
-        request_id=None,
-        now=moment,
-        scheme=STANDARD_SCHEME,
-    )
+    first = _signed(body, [secret], attempt=1, now=moment)
     library(secret).verify(body, first)
     assert first["webhook-id"] == "evt_1"
     assert first["webhook-timestamp"] == str(int(moment.timestamp()))
@@ -183,17 +188,7 @@ def test_delivery_headers_in_the_standard_scheme_verify_with_both_libraries(
     # A retry: the same webhook-id, a fresh timestamp and signature.
     later = datetime(2026, 12, 6, 12, 1, 0, tzinfo=UTC)
     clock[0] = later.timestamp()
-    retry = delivery_headers(
-        body=body,
-        secrets=[secret],
-        event_id="evt_1",
-        event_type="ticket.created",
-        webhook_id="whk_1",
-        attempt=2,
-        request_id=None,
-        now=later,
-        scheme=STANDARD_SCHEME,
-    )
+    retry = _signed(body, [secret], attempt=2, now=later)
     library(secret).verify(body, retry)
     assert retry["webhook-id"] == first["webhook-id"]
     assert retry["webhook-timestamp"] != first["webhook-timestamp"]
@@ -211,20 +206,10 @@ def test_delivery_headers_in_the_standard_scheme_verify_with_both_libraries(
 def test_a_rotation_signs_once_per_secret_and_each_verifies(
     library: type[StandardWebhook], clock: list[float]
 ) -> None:
-    body = b'{"id":"evt_2"}'
+    body = b'{"id":"evt_1"}'
     moment = datetime(2026, 12, 6, 12, 0, 0, tzinfo=UTC)
     clock[0] = moment.timestamp()
-    headers = delivery_headers(
-        body=body,
-        secrets=[NEW, OTHER],
-        event_id="evt_2",
-        event_type="ticket.created",
-        webhook_id="whk_1",
-        attempt=1,
-        request_id=None,
-        now=moment,
-        scheme=STANDARD_SCHEME,
-    )
+    headers = _signed(body, [NEW, OTHER], attempt=1, now=moment)
     entries = headers["webhook-signature"].split(" ")
     assert len(entries) == 2
     assert all(e.startswith("v1,") for e in entries)
