@@ -1,6 +1,6 @@
 """A stalled endpoint's backlog costs nothing: with 100,000 deliveries queued for an endpoint that
 accepts connections and never answers, the dispatcher's process is idle between timeouts and a
-healthy endpoint is as fast as without the backlog (p99 within 2x)."""
+healthy endpoint is as fast as without the backlog (p95 within 2x)."""
 
 from __future__ import annotations
 
@@ -86,8 +86,16 @@ def checkpoint(path: str) -> None:
 
 
 async def healthy_latencies(node: Container, team: CreatedTeam, receiver: Receiver) -> list[float]:
-    """Publish at RATE per second; milliseconds from the call to publish to arrival."""
-    already = len(receiver.received("/fast"))
+    """Publish at RATE per second; milliseconds from the call to publish to arrival.
+
+    One publish goes first, unmeasured: after seconds of idling, the first delivery pays for
+    waking the process and the machine (measured 2026-12-06: 14 to 68 ms, on this test's
+    commit and the one before it alike), which a percentile of 60 samples would take for the
+    backlog's cost.
+    """
+    already = len(receiver.received("/fast")) + 1
+    await node.events.publish(team.team.id, "ticket.created", {"ticket": {"id": "wake"}})
+    await receiver.wait_for(already, "/fast", timeout=30)
     sent: dict[str, float] = {}
     for i in range(SAMPLES):
         started = time.time()
@@ -100,8 +108,12 @@ async def healthy_latencies(node: Container, team: CreatedTeam, receiver: Receiv
     return [(r.at - sent[r.header("x-event-id")]) * 1000 for r in arrived[already:]]
 
 
-def p99(values: list[float]) -> float:
-    return statistics.quantiles(values, n=100)[-1]
+def p95(values: list[float]) -> float:
+    """The 95th percentile. Not the 99th: of 60 samples that is the largest one extrapolated,
+    and one delivery in 60 delayed by a scheduler hiccup (30 ms, seen in a full run on
+    2026-12-06) failed the test on this commit and the one before it alike. A backlog that
+    cost anything would slow every delivery, and show here and in the median."""
+    return statistics.quantiles(values, n=20)[-1]
 
 
 async def test_a_hung_endpoints_backlog_costs_nothing(
@@ -135,4 +147,5 @@ async def test_a_hung_endpoints_backlog_costs_nothing(
     assert hung.connections == CONCURRENCY  # its cap held all along
     # Idle: a share of one core well below what scanning the backlog costs (most of one).
     assert idle < 0.1, idle
-    assert p99(after) <= 2 * p99(before) + 2.0, (sorted(before)[-5:], sorted(after)[-5:])
+    assert p95(after) <= 2 * p95(before) + 2.0, (sorted(before)[-5:], sorted(after)[-5:])
+    assert statistics.median(after) <= 1.5 * statistics.median(before) + 1.0
