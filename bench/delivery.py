@@ -246,8 +246,10 @@ class TimedSender(Sender):
         self.inner = inner
         self.done: dict[str, float] = {}
 
-    async def send(self, url: str, body: bytes, headers: Any) -> SendResult:
-        result = await self.inner.send(url, body, headers)
+    async def send(
+        self, url: str, body: bytes, headers: Any, *, time_limit: float | None = None
+    ) -> SendResult:
+        result = await self.inner.send(url, body, headers, time_limit=time_limit)
         if result.success:
             self.done[headers["X-Event-ID"]] = time.perf_counter()
         return result

@@ -4,7 +4,7 @@ only."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 
 from cstar.webhook import generate_header, generate_standard_headers
@@ -28,6 +28,7 @@ def delivery_headers(
     now: datetime,
     user_agent: str = USER_AGENT,
     scheme: str = CSTAR_SCHEME,
+    custom: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
     """Headers of one attempt, signed afresh with this attempt's time.
 
@@ -35,6 +36,7 @@ def delivery_headers(
     a rotation's grace period); ``X-Timestamp`` is the same moment in ISO 8601. With the
     Standard Webhooks scheme ``webhook-id`` (the event id), ``webhook-timestamp`` and
     ``webhook-signature`` (one ``v1,<base64>`` per valid secret) replace ``X-Signature``.
+    ``custom`` are the webhook's own headers (names cStar sets are refused when they are saved).
     """
     timestamp = int(now.timestamp())
     headers = {"Content-Type": "application/json", "User-Agent": user_agent}
@@ -55,4 +57,6 @@ def delivery_headers(
     }
     if request_id:
         headers["x-cstar-request-id"] = request_id
+    if custom:
+        headers.update(custom)
     return headers

@@ -25,6 +25,11 @@ WEBHOOK_FIELDS = {
     "lastDeliveryStatus",
     "disabledReason",
     "disabledAt",
+    "signatureScheme",
+    "headers",
+    "rateLimit",
+    "ordering",
+    "timeoutSeconds",
 }
 
 

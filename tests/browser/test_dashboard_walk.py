@@ -1,8 +1,9 @@
 """A new user's whole path through the dashboard, in Chromium, on SQLite and on PostgreSQL: sign
-in, find the webhooks, create one, copy its secret, test it, read the logs as deliveries arrive,
-resend, rotate the secret, disable and enable, recover, send a test event from the catalog,
-create and revoke a key, delete the webhook, sign out. Every page passes axe-core and raises no
-console error (a Content-Security-Policy violation would)."""
+in, find the webhooks, create one (signed the Standard Webhooks way, with a custom header), copy
+its secret, test it, read the logs as deliveries arrive, resend, rotate the secret, disable and
+enable, recover, send a test event from the catalog, create and revoke a key, delete the webhook,
+sign out. Every page passes axe-core and raises no console error (a Content-Security-Policy
+violation would)."""
 
 from __future__ import annotations
 
@@ -70,16 +71,21 @@ def test_a_new_user_walks_the_whole_dashboard(
     expect(page).to_have_url(re.compile(HOME + "$"))
     check_page(page, axe_source, "webhooks-empty")
 
-    # Create: a validation error appears next to its field, with the API's message.
+    # Create, signed the Standard Webhooks way and with a custom header: a validation error
+    # appears next to its field, with the API's message, and what was typed stays.
     page.get_by_role("button", name="Create Webhook").click()
     page.get_by_label("Name").fill("Helpdesk sync")
     page.get_by_label("URL").fill("ftp://example.com/hook")
     page.get_by_label("ticket.created", exact=True).check()
     page.get_by_label("customer.*", exact=True).check()
+    page.get_by_label("Signature scheme").select_option("standard-webhooks")
+    page.get_by_label("Custom headers").fill("X-Tenant: acme")
     check_page(page, axe_source, "webhook-create")
     page.get_by_role("button", name="Create", exact=True).click()
     expect(page.locator("#url-error")).to_contain_text("url must be an https:// URL")
     expect(page.get_by_label("ticket.created", exact=True)).to_be_checked()
+    expect(page.get_by_label("Signature scheme")).to_have_value("standard-webhooks")
+    expect(page.get_by_label("Custom headers")).to_have_value("X-Tenant: acme")
     page.get_by_label("URL").fill(receiver.url(path))
     page.get_by_role("button", name="Create", exact=True).click()
 
@@ -93,6 +99,7 @@ def test_a_new_user_walks_the_whole_dashboard(
     check_page(page, axe_source, "webhook-secret")
     page.get_by_role("link", name="Continue to the webhook's settings").click()
     assert "whsec_" not in page.content()
+    expect(page.locator(".facts")).to_contain_text("X-Tenant: ••••")
     webhook_url = page.url
 
     # Test: the result appears on the page, and the receiver got a verifiable delivery.
@@ -101,8 +108,9 @@ def test_a_new_user_walks_the_whole_dashboard(
     expect(page.get_by_role("status")).to_contain_text("Success")
     expect(page.locator(".test-result")).to_contain_text("200")
     (sent,) = receiver.received(path)
-    event = construct_event(sent.body, sent.header("x-signature"), secret_text)
+    event = construct_event(sent.body, sent.headers, secret_text)  # webhook-signature
     assert event.type == "ticket.created"
+    assert sent.header("x-tenant") == "acme"
     check_page(page, axe_source, "webhook-settings")
 
     # Logs: a delivery published now appears without a reload.
@@ -126,7 +134,7 @@ def test_a_new_user_walks_the_whole_dashboard(
     rows.first.get_by_role("link", name="customer.created").click()
     payload = page.get_by_role("region", name="Payload").locator("pre")
     expect(payload).to_contain_text('"customer.created"')
-    expect(page.get_by_role("article", name="Attempt 1")).to_contain_text("X-Signature")
+    expect(page.get_by_role("article", name="Attempt 1")).to_contain_text("webhook-signature")
     check_page(page, axe_source, "delivery")
     page.get_by_role("button", name="Resend").click()
     expect(page.get_by_text("Queued again")).to_be_visible()

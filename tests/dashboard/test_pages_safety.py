@@ -5,35 +5,20 @@ secret is shown only on the page that creates it, and bad input is a 4xx page, n
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 
 import httpx
 import pytest
 
-from cstar.server.api.app import create_app
 from cstar.server.bootstrap import Container
-from cstar.server.config import Settings
 from cstar.server.dashboard.security import CONTENT_SECURITY_POLICY
 from cstar.server.domain.models import KeyKind, KeyMode
 from cstar.server.domain.pagination import PageRequest
 from cstar.server.services.teams import CreatedTeam
 from cstar.server.services.webhooks import WebhookDraft
-from tests.dashboard.support import csrf_of, post_form, signed_in
+from tests.dashboard.support import csrf_of, post_form
 
 HOME = "/dashboard/settings/integrations/webhooks"
 HOSTILE = "<img src=x onerror=alert(1)>\"'&"
-
-
-@pytest.fixture
-async def browser(
-    settings: Settings, container: Container, team: CreatedTeam
-) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(settings, container=container)
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://testserver"
-    ) as client:
-        await signed_in(client, team)
-        yield client
 
 
 async def _every_page(container: Container, team: CreatedTeam, webhook_id: str) -> list[str]:

@@ -3,7 +3,6 @@ API on the same container: each delivery test runs on SQLite and on PostgreSQL."
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import replace
 
@@ -15,6 +14,7 @@ from cstar.server.bootstrap import Container, open_container
 from cstar.server.config import Settings
 from cstar.server.dispatch.dispatcher import Dispatcher
 from cstar.server.services.teams import CreatedTeam
+from tests.dispatch.support import running
 
 
 @pytest.fixture
@@ -40,13 +40,8 @@ async def node(delivery_settings: Settings) -> AsyncIterator[Container]:
 
 @pytest.fixture
 async def dispatcher(node: Container) -> AsyncIterator[Dispatcher]:
-    running = node.dispatcher()
-    task = asyncio.create_task(running.run())
-    try:
-        yield running
-    finally:
-        running.stop()
-        await asyncio.wait_for(task, 30)
+    async with running(node) as started:
+        yield started
 
 
 @pytest.fixture

@@ -3,15 +3,30 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 
 from cstar.server.bootstrap import Container
+from cstar.server.dispatch.dispatcher import Dispatcher
 from cstar.server.domain.deliveries import Delivery, DeliveryStatus
 from cstar.server.services.teams import CreatedTeam
 from cstar.server.services.webhooks import WebhookDraft, WithSecret
+
+
+@contextlib.asynccontextmanager
+async def running(node: Container) -> AsyncIterator[Dispatcher]:
+    """A dispatcher running for the block, stopped (and its work recorded) after it."""
+    dispatcher = node.dispatcher()
+    task = asyncio.create_task(dispatcher.run())
+    try:
+        yield dispatcher
+    finally:
+        dispatcher.stop()
+        await asyncio.wait_for(task, 30)
 
 
 def auth(team: CreatedTeam) -> dict[str, str]:

@@ -36,6 +36,22 @@ def test_the_buffer_holds_only_what_the_lease_leaves_time_to_send(
     assert room_multiple(config) == multiple
 
 
+@pytest.mark.parametrize(
+    ("endpoint_timeout", "multiple"),
+    [
+        (30, 1),  # 60 - 30 - 1 leaves 29 s: not one more 30 s wave
+        (20, 2),  # 60 - 20 - 1 leaves 39 s: one more wave
+        (5, 4),  # shorter than the server's: the buffer stays at its cap
+        (None, 4),  # the server's 10 s
+    ],
+)
+def test_an_endpoints_own_timeout_sizes_its_buffer(
+    endpoint_timeout: int | None, multiple: int
+) -> None:
+    config = DispatchConfig(lease=timedelta(seconds=60), delivery_timeout=10.0)
+    assert room_multiple(config, endpoint_timeout) == multiple
+
+
 async def test_requests_in_flight_stay_within_the_total_across_endpoints(
     delivery_settings: Settings, receiver: Receiver
 ) -> None:

@@ -74,6 +74,21 @@ async def test_it_lists_the_tools_with_typed_schemas(api: Api, home: Path, tmp_p
         "default": True,
         "description": "false creates it paused.",
     }
+    assert create["properties"]["signature_scheme"]["enum"] == ["cstar", "standard-webhooks"]
+    assert create["properties"]["ordering"]["enum"] == ["none", "fifo"]
+    assert create["properties"]["headers"]["type"] == "object"
+    assert create["properties"]["headers"]["additionalProperties"] == {"type": "string"}
+    assert create["properties"]["headers"]["maxProperties"] == 20
+    assert (
+        create["properties"]["rate_limit"]["minimum"],
+        create["properties"]["rate_limit"]["maximum"],
+    ) == (1, 10_000)
+    assert create["properties"]["timeout_seconds"]["maximum"] == 30
+    update = tools["cstar_update_webhook"].input_schema
+    for name in ("rate_limit", "timeout_seconds"):  # null clears them: the schema says so
+        assert update["properties"][name]["type"] == ["integer", "null"], name
+        assert "null" in update["properties"][name]["description"], name
+    assert "replaces" in update["properties"]["headers"]["description"].lower()
     deliveries = tools["cstar_list_deliveries"].input_schema
     assert deliveries["required"] == ["webhook_id"]
     assert deliveries["properties"]["status"]["enum"] == [
@@ -215,6 +230,102 @@ async def test_managing_webhooks_is_visible_through_the_api(
         finally:
             with contextlib.suppress(NotFoundError):
                 await sdk.webhooks.delete(whk)
+
+
+def controls_of(webhook: dict[str, Any]) -> tuple[Any, ...]:
+    """The five delivery controls of a webhook as the API (and so the tools) show it."""
+    return tuple(
+        webhook[key]
+        for key in ("signatureScheme", "headers", "rateLimit", "ordering", "timeoutSeconds")
+    )
+
+
+async def test_delivery_controls_are_set_shown_and_changed_through_the_tools(
+    api: Api, home: Path, tmp_path: Path, sdk: AsyncCStarClient
+) -> None:
+    token = "Bearer s3cr3t-t0k3n"
+    async with mcp_session(signed_in(api, home), tmp_path / "stderr.log") as session:
+        created = await session.call_tool(
+            "cstar_create_webhook",
+            {
+                "url": "http://127.0.0.1:9/controls",
+                "events": ["*"],
+                "signature_scheme": "standard-webhooks",
+                # as a JSON string, the way some models send objects
+                "headers": json.dumps({"Authorization": token, "X-Tenant": "acme"}),
+                "rate_limit": 20,
+                "ordering": "fifo",
+                "timeout_seconds": 5,
+            },
+        )
+        webhook = ok(created)["webhook"]
+        whk = webhook["id"]
+        try:
+            headers = {"Authorization": token, "X-Tenant": "acme"}
+            expected = ("standard-webhooks", headers, 20, "fifo", 5)
+            assert controls_of(webhook) == expected
+            summary = getattr(created.content[0], "text", "")  # the summary, before the JSON
+            assert "Authorization, X-Tenant" in summary
+            assert token not in summary  # header names only in the words
+            assert token in text_of(created)  # the JSON is the API's, values included
+            assert "webhook-signature" in summary  # how to verify this scheme
+            seen = await sdk.webhooks.get(whk)
+            assert (seen.signature_scheme, dict(seen.headers), seen.rate_limit) == (
+                "standard-webhooks",
+                headers,
+                20,
+            )
+            got = ok(await session.call_tool("cstar_get_webhook", {"webhook_id": whk}))
+            assert controls_of(got["webhook"]) == expected
+            listed = ok(await session.call_tool("cstar_list_webhooks", {}))
+            mine = next(w for w in listed["webhooks"] if w["id"] == whk)
+            assert controls_of(mine) == expected
+
+            # null clears the rate limit and the timeout; what is left out stays.
+            cleared = ok(
+                await session.call_tool(
+                    "cstar_update_webhook",
+                    {"webhook_id": whk, "rate_limit": None, "timeout_seconds": None},
+                )
+            )
+            assert controls_of(cleared["webhook"]) == (
+                "standard-webhooks",
+                headers,
+                None,
+                "fifo",
+                None,
+            )
+            emptied = ok(
+                await session.call_tool(
+                    "cstar_update_webhook",
+                    {"webhook_id": whk, "headers": {}, "signature_scheme": "cstar"},
+                )
+            )
+            assert controls_of(emptied["webhook"]) == ("cstar", {}, None, "fifo", None)
+            seen = await sdk.webhooks.get(whk)
+            assert (dict(seen.headers), seen.ordering, seen.timeout_seconds) == ({}, "fifo", None)
+
+            reserved = error(
+                await session.call_tool(
+                    "cstar_update_webhook",
+                    {"webhook_id": whk, "headers": {"X-Signature": "forged"}},
+                )
+            )
+            assert (reserved["code"], reserved["param"], reserved["status"]) == (
+                "PARAMETER_INVALID",
+                "headers",
+                400,
+            )
+            # Out of range: refused by the tool's schema before any request.
+            too_fast = error(
+                await session.call_tool(
+                    "cstar_update_webhook", {"webhook_id": whk, "rate_limit": 0}
+                )
+            )
+            assert (too_fast["code"], too_fast["param"]) == ("PARAMETER_INVALID", "rate_limit")
+            assert (await sdk.webhooks.get(whk)).rate_limit is None
+        finally:
+            await sdk.webhooks.delete(whk)
 
 
 async def test_trigger_reaches_a_real_receiver_and_deliveries_can_be_inspected_and_resent(

@@ -13,6 +13,16 @@ from cstar.sdk import _operations as ops
 from cstar.sdk import resources
 from cstar.sdk.models import Webhook
 
+#: A webhook as the API shows it, before the delivery controls existed.
+WEBHOOK_JSON: dict[str, Any] = {
+    "id": "whk_1",
+    "name": "n",
+    "url": "u",
+    "events": ["*"],
+    "isActive": True,
+    "createdAt": "2026-01-02T03:04:05Z",
+}
+
 
 def test_events_may_be_a_list_or_a_comma_string() -> None:
     as_string = ops.create_webhook(url="https://x.test/h", events=" ticket.created, ticket.* ,")
@@ -43,6 +53,87 @@ def test_update_sends_only_the_given_fields() -> None:
     assert (op.method, op.path, op.retry_safe) == ("PATCH", "webhooks/whk_1", True)
     assert op.body == {"isActive": False, "events": ["a.b", "c.d"]}
     assert ops.update_webhook("whk_1", name=None).body == {"name": None}  # type: ignore[arg-type]
+
+
+def test_create_sends_each_delivery_control_given_in_camel_case() -> None:
+    op = ops.create_webhook(
+        url="https://x.test/h",
+        events="*",
+        signature_scheme="standard-webhooks",
+        headers={"Authorization": "Bearer abc", "X-Tenant": "acme"},
+        rate_limit=50,
+        ordering="fifo",
+        timeout_seconds=10,
+    )
+    assert op.body is not None
+    assert {k: v for k, v in op.body.items() if k not in ("name", "url", "events")} == {
+        "signatureScheme": "standard-webhooks",
+        "headers": {"Authorization": "Bearer abc", "X-Tenant": "acme"},
+        "rateLimit": 50,
+        "ordering": "fifo",
+        "timeoutSeconds": 10,
+    }
+    # Not given: not sent, so the server's defaults apply (and an older server is not
+    # handed fields it would refuse).
+    some = ops.create_webhook(url="https://x.test/h", events="*", ordering="none", headers={})
+    assert some.body == {
+        "name": "https://x.test/h",
+        "url": "https://x.test/h",
+        "events": ["*"],
+        "ordering": "none",
+        "headers": {},
+    }
+
+
+def test_update_tells_a_control_left_out_from_one_cleared() -> None:
+    cleared = ops.update_webhook("whk_1", rate_limit=None, timeout_seconds=None, headers={})
+    assert cleared.body == {"rateLimit": None, "timeoutSeconds": None, "headers": {}}
+    assert ops.update_webhook("whk_1", ordering="fifo").body == {"ordering": "fifo"}
+    op = ops.update_webhook(
+        "whk_1",
+        signature_scheme="cstar",
+        headers={"X-Tenant": "acme"},
+        rate_limit=7,
+        timeout_seconds=30,
+    )
+    assert op.body == {
+        "signatureScheme": "cstar",
+        "headers": {"X-Tenant": "acme"},
+        "rateLimit": 7,
+        "timeoutSeconds": 30,
+    }
+    assert repr(ops.NOT_GIVEN) == "NOT_GIVEN"
+
+
+def test_delivery_controls_of_the_wrong_type_fail_before_sending() -> None:
+    numbered: Any = {"X-Token": 12345}
+    with pytest.raises(TypeError, match="the value of header X-Token must be a string"):
+        ops.create_webhook(url="u", events="*", headers=numbered)
+    with pytest.raises(TypeError, match="header names must be strings"):
+        ops.update_webhook("whk_1", headers={1: "v"})  # type: ignore[dict-item]
+    with pytest.raises(TypeError, match="mapping"):
+        ops.update_webhook("whk_1", headers=[("X-A", "b")])  # type: ignore[arg-type]
+    for bad in (True, 2.5, "10"):
+        with pytest.raises(TypeError, match="rate_limit must be an integer"):
+            ops.create_webhook(url="u", events="*", rate_limit=bad)  # type: ignore[arg-type]
+        with pytest.raises(TypeError, match="timeout_seconds must be an integer"):
+            ops.update_webhook("whk_1", timeout_seconds=bad)  # type: ignore[arg-type]
+    # The range is the API's to check: its message names the field (see test_webhooks).
+    out_of_range = ops.create_webhook(url="u", events="*", rate_limit=0, timeout_seconds=99)
+    assert out_of_range.body is not None
+    assert (out_of_range.body["rateLimit"], out_of_range.body["timeoutSeconds"]) == (0, 99)
+
+
+def test_a_header_value_never_shows_in_an_error_or_a_repr() -> None:
+    secret_value = "Bearer very-secret-token"
+    as_bytes: Any = {"Authorization": secret_value.encode()}
+    with pytest.raises(TypeError) as caught:
+        ops.create_webhook(url="u", events="*", headers=as_bytes)
+    assert "very-secret-token" not in str(caught.value)
+    webhook = Webhook.from_json({**WEBHOOK_JSON, "headers": {"Authorization": secret_value}})
+    assert webhook.headers == {"Authorization": secret_value}
+    assert secret_value not in repr(webhook)
+    assert webhook in {webhook}  # still hashable
 
 
 def test_ids_are_one_escaped_path_segment_and_never_empty() -> None:
@@ -130,17 +221,40 @@ def test_both_clients_methods_have_the_builders_signature_and_docs() -> None:
 
 
 def test_results_parse_times_as_aware_datetimes_and_keep_the_raw_json() -> None:
-    raw = {
-        "id": "whk_1",
-        "name": "n",
-        "url": "u",
-        "events": ["*"],
-        "isActive": True,
-        "createdAt": "2026-01-02T03:04:05Z",
-        "someNewField": 42,
-    }
+    raw = {**WEBHOOK_JSON, "someNewField": 42}
     webhook = Webhook.from_json(raw)
     assert webhook.created_at == datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
     assert webhook.updated_at is None
     assert webhook.to_dict()["someNewField"] == 42
     assert webhook.secret is None
+
+
+def test_a_webhook_reads_its_delivery_controls_and_an_older_servers_answer_too() -> None:
+    older = Webhook.from_json(WEBHOOK_JSON)
+    assert (
+        older.signature_scheme,
+        dict(older.headers),
+        older.rate_limit,
+        older.ordering,
+        older.timeout_seconds,
+    ) == ("cstar", {}, None, "none", None)
+    newer = Webhook.from_json(
+        {
+            **WEBHOOK_JSON,
+            "signatureScheme": "standard-webhooks",
+            "headers": {"X-Tenant": "acme"},
+            "rateLimit": 25,
+            "ordering": "fifo",
+            "timeoutSeconds": 5,
+        }
+    )
+    assert (
+        newer.signature_scheme,
+        dict(newer.headers),
+        newer.rate_limit,
+        newer.ordering,
+        newer.timeout_seconds,
+    ) == ("standard-webhooks", {"X-Tenant": "acme"}, 25, "fifo", 5)
+    # A null from the server means its default, as a field left out does.
+    nulls = {"signatureScheme": None, "headers": None, "ordering": None}
+    assert Webhook.from_json({**WEBHOOK_JSON, **nulls}) == older

@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
 import pytest
@@ -18,6 +19,7 @@ from cstar.sdk import (
     ValidationError,
     Webhook,
 )
+from cstar.webhook import verify_standard_headers
 from tests.sdk.servers import ApiServer, ThreadedReceiver
 from tests.sdk.support import AnyClient, Flavor, collect, first_page, pages_of, resolve
 
@@ -93,6 +95,123 @@ async def test_update_sends_only_given_fields_and_none_means_null(
     with pytest.raises(ValidationError) as caught:
         await resolve(client.webhooks.update(created.id, name=None))  # type: ignore[arg-type]
     assert caught.value.param == "name"
+
+
+#: signature_scheme, headers, rate_limit, ordering, timeout_seconds.
+Controls = tuple[str, dict[str, str], int | None, str, int | None]
+
+
+def controls(webhook: Webhook) -> Controls:
+    """The five delivery controls of a webhook, in one comparable value."""
+    return (
+        webhook.signature_scheme,
+        dict(webhook.headers),
+        webhook.rate_limit,
+        webhook.ordering,
+        webhook.timeout_seconds,
+    )
+
+
+DEFAULT_CONTROLS: Controls = ("cstar", {}, None, "none", None)
+
+
+async def test_delivery_controls_are_set_read_back_and_changed_one_at_a_time(
+    client: AnyClient, new_url: Callable[[], str]
+) -> None:
+    plain = await resolve(client.webhooks.create(url=new_url(), events="*"))
+    assert controls(plain) == DEFAULT_CONTROLS
+    assert controls(await resolve(client.webhooks.get(plain.id))) == DEFAULT_CONTROLS
+
+    headers = {"Authorization": "Bearer t0k3n", "X-Tenant": "acme"}
+    created = await resolve(
+        client.webhooks.create(
+            url=new_url(),
+            events="*",
+            signature_scheme="standard-webhooks",
+            headers=headers,
+            rate_limit=20,
+            ordering="fifo",
+            timeout_seconds=5,
+        )
+    )
+    expected = ("standard-webhooks", headers, 20, "fifo", 5)
+    assert controls(created) == expected
+    assert controls(await resolve(client.webhooks.get(created.id))) == expected
+    listed = {w.id: w for w in await collect(client.webhooks.list(limit=100))}
+    assert controls(listed[created.id]) == expected
+    assert "t0k3n" not in repr(created)
+
+    # Left out: left alone.
+    renamed = await resolve(client.webhooks.update(created.id, name="renamed"))
+    assert (renamed.name, controls(renamed)) == ("renamed", expected)
+    # None clears the rate limit and the timeout; the headers stay.
+    cleared = await resolve(
+        client.webhooks.update(created.id, rate_limit=None, timeout_seconds=None)
+    )
+    assert controls(cleared) == ("standard-webhooks", headers, None, "fifo", None)
+    # headers replaces the whole set; {} removes them all.
+    replaced = await resolve(client.webhooks.update(created.id, headers={"X-Other": "1"}))
+    assert dict(replaced.headers) == {"X-Other": "1"}
+    back = await resolve(
+        client.webhooks.update(
+            created.id, headers={}, signature_scheme="cstar", ordering="none", rate_limit=3
+        )
+    )
+    assert controls(back) == ("cstar", {}, 3, "none", None)
+    assert controls(await resolve(client.webhooks.get(created.id))) == controls(back)
+    for made in (plain, created):
+        await resolve(client.webhooks.delete(made.id))
+
+
+@pytest.mark.parametrize(
+    ("given", "param"),
+    [
+        ({"signature_scheme": "hmac-sha1"}, "signatureScheme"),
+        ({"headers": {"X-Signature": "forged"}}, "headers"),
+        ({"headers": {"webhook-id": "msg_1"}}, "headers"),
+        ({"headers": {"Host": "evil.example"}}, "headers"),
+        ({"headers": {f"X-H{n}": "v" for n in range(21)}}, "headers"),
+        ({"rate_limit": 0}, "rateLimit"),
+        ({"rate_limit": 10_001}, "rateLimit"),
+        ({"ordering": "lifo"}, "ordering"),
+        ({"timeout_seconds": 31}, "timeoutSeconds"),
+    ],
+)
+async def test_bad_delivery_controls_are_refused_naming_the_field(
+    client: AnyClient, new_url: Callable[[], str], given: dict[str, Any], param: str
+) -> None:
+    with pytest.raises(ValidationError) as refused:
+        await resolve(client.webhooks.create(url=new_url(), events="*", **given))
+    assert refused.value.param == param
+    existing = await resolve(client.webhooks.create(url=new_url(), events="*"))
+    try:
+        with pytest.raises(ValidationError) as refused_again:
+            await resolve(client.webhooks.update(existing.id, **given))
+        assert refused_again.value.param == param
+        assert controls(await resolve(client.webhooks.get(existing.id))) == DEFAULT_CONTROLS
+    finally:  # the team may hold 100 webhooks, and the server lives for the whole session
+        await resolve(client.webhooks.delete(existing.id))
+
+
+async def test_a_delivery_carries_the_custom_headers_and_the_chosen_signature(
+    client: AnyClient, receiver: ThreadedReceiver, hook_path: str
+) -> None:
+    webhook = await resolve(
+        client.webhooks.create(
+            url=receiver.url(hook_path),
+            events="ticket.created",
+            signature_scheme="standard-webhooks",
+            headers={"Authorization": "Bearer t0k3n", "X-Tenant": "acme"},
+        )
+    )
+    assert webhook.secret is not None
+    result = await resolve(client.webhooks.test(webhook.id, "ticket.created"))
+    assert result.success, result
+    (request,) = await receiver.wait_for(1, hook_path)
+    assert request.header("authorization") == "Bearer t0k3n"
+    assert request.header("x-tenant") == "acme"
+    assert "x-signature" not in request.headers
+    verify_standard_headers(request.body, request.headers, webhook.secret)
 
 
 async def test_rotate_secret_returns_a_new_secret_once(

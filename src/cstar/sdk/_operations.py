@@ -40,6 +40,11 @@ Events: TypeAlias = str | Sequence[str]
 DeliveryStatus: TypeAlias = Literal["pending", "paused", "succeeded", "failed"]
 KeyType: TypeAlias = Literal["secret", "publishable"]
 KeyMode: TypeAlias = Literal["test", "live"]
+#: How deliveries are signed: ``"cstar"`` (the ``X-Signature`` header) or
+#: ``"standard-webhooks"`` (``webhook-id``, ``webhook-timestamp``, ``webhook-signature``).
+SignatureScheme: TypeAlias = Literal["cstar", "standard-webhooks"]
+#: ``"none"`` (deliveries in parallel) or ``"fifo"`` (one at a time, in publish order).
+Ordering: TypeAlias = Literal["none", "fifo"]
 
 
 class NotGiven(enum.Enum):
@@ -120,6 +125,31 @@ def _events(events: Events) -> list[str]:
     return names
 
 
+def _headers(headers: Mapping[str, str]) -> dict[str, str]:
+    """Custom headers as a JSON object; the API checks the names (and refuses the ones cStar
+    sets itself), so only the shape is checked here, where a wrong type is easiest to trace."""
+    if not isinstance(headers, Mapping):
+        raise TypeError(
+            f"headers must be a mapping of names to values, got {type(headers).__name__}"
+        )
+    for key, value in headers.items():
+        if not isinstance(key, str):
+            raise TypeError(f"header names must be strings, got {type(key).__name__}")
+        if not isinstance(value, str):  # the value itself may be a credential: not quoted
+            raise TypeError(
+                f"the value of header {key} must be a string, got {type(value).__name__}"
+            )
+    return dict(headers)
+
+
+def _whole(value: int | None, name: str) -> int | None:
+    """An integer setting (``None`` stays ``None``); the API checks its range. ``True`` is
+    refused here because JSON would send it as ``true``, not ``1``."""
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+        raise TypeError(f"{name} must be an integer or None, got {type(value).__name__}")
+    return value
+
+
 def _limit(limit: int | None) -> dict[str, str]:
     if limit is None:
         return {}
@@ -155,12 +185,23 @@ def create_webhook(
     events: Events,
     name: str | None = None,
     is_active: bool | None = None,
+    signature_scheme: SignatureScheme | None = None,
+    headers: Mapping[str, str] | None = None,
+    rate_limit: int | None = None,
+    ordering: Ordering | None = None,
+    timeout_seconds: int | None = None,
 ) -> Operation[Webhook]:
     """Register an endpoint for ``events`` (a list or a comma-separated string; ``ticket.*``
     and ``*`` subscribe to a resource or to everything).
 
     The result's ``secret`` (also ``signing_secret``) is the signing secret, returned this
     once: save it now. ``name`` defaults to the URL; ``is_active=False`` creates it paused.
+
+    Delivery controls, each left to the server's default when not given: ``signature_scheme``
+    (``"cstar"`` or ``"standard-webhooks"``), ``headers`` (up to 20 custom headers sent with
+    every delivery), ``rate_limit`` (deliveries per second, 1 to 10000; default: no limit),
+    ``ordering`` (``"none"`` or ``"fifo"``) and ``timeout_seconds`` (1 to 30; default: the
+    server's delivery timeout).
     """
     body: dict[str, Any] = {
         "name": name if name is not None else url[:200],
@@ -169,6 +210,15 @@ def create_webhook(
     }
     if is_active is not None:
         body["isActive"] = is_active
+    controls = {
+        "signatureScheme": signature_scheme,
+        "headers": None if headers is None else _headers(headers),
+        "rateLimit": _whole(rate_limit, "rate_limit"),
+        "ordering": ordering,
+        "timeoutSeconds": _whole(timeout_seconds, "timeout_seconds"),
+    }
+    # Only what was given: a server that predates these fields still takes the others.
+    body.update({key: value for key, value in controls.items() if value is not None})
     return Operation("POST", "webhooks", Webhook.from_json, body=body)
 
 
@@ -199,9 +249,19 @@ def update_webhook(
     url: str | NotGiven = NOT_GIVEN,
     events: Events | NotGiven = NOT_GIVEN,
     is_active: bool | NotGiven = NOT_GIVEN,
+    signature_scheme: SignatureScheme | NotGiven = NOT_GIVEN,
+    headers: Mapping[str, str] | NotGiven = NOT_GIVEN,
+    rate_limit: int | NotGiven | None = NOT_GIVEN,
+    ordering: Ordering | NotGiven = NOT_GIVEN,
+    timeout_seconds: int | NotGiven | None = NOT_GIVEN,
 ) -> Operation[Webhook]:
     """Change the given fields and leave the others as they are (``is_active=False`` pauses
-    the webhook without deleting it)."""
+    the webhook without deleting it).
+
+    ``headers`` replaces the whole set of custom headers (``{}`` removes them all).
+    ``rate_limit=None`` removes the limit and ``timeout_seconds=None`` goes back to the
+    server's delivery timeout.
+    """
     body: dict[str, Any] = {}
     if not isinstance(name, NotGiven):
         body["name"] = name
@@ -211,6 +271,16 @@ def update_webhook(
         body["events"] = None if events is None else _events(events)
     if not isinstance(is_active, NotGiven):
         body["isActive"] = is_active
+    if not isinstance(signature_scheme, NotGiven):
+        body["signatureScheme"] = signature_scheme
+    if not isinstance(headers, NotGiven):
+        body["headers"] = None if headers is None else _headers(headers)
+    if not isinstance(rate_limit, NotGiven):
+        body["rateLimit"] = _whole(rate_limit, "rate_limit")
+    if not isinstance(ordering, NotGiven):
+        body["ordering"] = ordering
+    if not isinstance(timeout_seconds, NotGiven):
+        body["timeoutSeconds"] = _whole(timeout_seconds, "timeout_seconds")
     path = f"webhooks/{_segment(id, 'id')}"
     return Operation("PATCH", path, Webhook.from_json, body=body, retry_safe=True)
 

@@ -110,6 +110,20 @@ class Webhook(_Model):
     secret: str | None = field(default=None, repr=False)
     #: After rotate-secret with a grace period: until when the previous secret keeps signing.
     previous_secret_expires_at: datetime | None = None
+    # The delivery controls. Their defaults are what a server that predates them does, so its
+    # answers still parse and mean the same.
+    #: ``"cstar"`` (the ``X-Signature`` header) or ``"standard-webhooks"``.
+    signature_scheme: str = "cstar"
+    #: Custom headers sent with every delivery, names and values. Values often carry
+    #: credentials, so they are kept out of the ``repr``; out of ``==`` and ``hash`` too, like
+    #: the other mappings here, so a webhook stays hashable.
+    headers: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
+    #: Deliveries per second at most; ``None``: no limit.
+    rate_limit: int | None = None
+    #: ``"none"`` or ``"fifo"`` (one delivery at a time, in publish order).
+    ordering: str = "none"
+    #: Seconds one delivery attempt may take; ``None``: the server's delivery timeout.
+    timeout_seconds: int | None = None
 
     @property
     def signing_secret(self) -> str | None:
@@ -134,6 +148,11 @@ class Webhook(_Model):
             disabled_at=parse_datetime(data.get("disabledAt")),
             secret=data.get("secret"),
             previous_secret_expires_at=parse_datetime(data.get("previousSecretExpiresAt")),
+            signature_scheme=data.get("signatureScheme") or "cstar",
+            headers=dict(data.get("headers") or {}),
+            rate_limit=data.get("rateLimit"),
+            ordering=data.get("ordering") or "none",
+            timeout_seconds=data.get("timeoutSeconds"),
         )
 
 

@@ -16,7 +16,14 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
 import pydantic
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    WithJsonSchema,
+    field_validator,
+)
 
 from cstar import events as catalog
 from cstar.cli.mcp.connection import Connection, ToolFailure, log
@@ -80,6 +87,28 @@ EVENTS_HELP = (
     "(ticket.*) or everything (*). cstar_list_events lists the names."
 )
 CATEGORIES_HELP = "Only this category: " + ", ".join(catalog.category_slugs()) + "."
+SCHEME_HELP = (
+    "How deliveries are signed: cstar (the X-Signature header) or standard-webhooks (the "
+    "webhook-id, webhook-timestamp and webhook-signature headers of the Standard Webhooks "
+    "specification, which its libraries verify). cstar.webhook.construct_event verifies both."
+)
+HEADERS_HELP = (
+    'Custom HTTP headers sent with every delivery, name to value, e.g. {"Authorization": '
+    '"Bearer ..."}; at most 20. Names cStar sets itself (X-Signature, webhook-*, X-Event-*, '
+    "X-Webhook-ID, X-Timestamp, Content-Type, User-Agent, Host, ...) are refused."
+)
+RATE_LIMIT_HELP = "At most this many deliveries per second to the endpoint, 1 to 10000."
+ORDERING_HELP = (
+    "none: deliveries run in parallel; fifo: one at a time, in the order events were published."
+)
+TIMEOUT_HELP = "Seconds one delivery attempt may take before it counts as failed, 1 to 30."
+HEADERS_MAX = 20
+RATE_LIMIT_MAX = 10_000
+TIMEOUT_MAX = 30
+#: The delivery controls, in the order the tools list them.
+CONTROLS = ("signature_scheme", "headers", "rate_limit", "ordering", "timeout_seconds")
+#: Controls where null is a value (no rate limit, the server's timeout), not "leave it".
+NULLABLE_CONTROLS = frozenset({"rate_limit", "timeout_seconds"})
 
 
 def _event_list(value: Any) -> Any:
@@ -96,6 +125,22 @@ def _event_list(value: Any) -> Any:
     return value
 
 
+def _nullable_count(high: int) -> WithJsonSchema:
+    """The schema of an update's integer where null is a value (no rate limit, the server's
+    timeout): ``tidy_schema`` would otherwise show it as a plain integer."""
+    return WithJsonSchema({"type": ["integer", "null"], "minimum": 1, "maximum": high})
+
+
+def _header_map(value: Any) -> Any:
+    """Also take a JSON object sent as a string, as models sometimes do."""
+    if isinstance(value, str) and value.strip().startswith("{"):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
+
+
 # -- results ----------------------------------------------------------------------------------
 
 
@@ -107,7 +152,25 @@ def _webhook_line(w: Webhook) -> str:
         line += f" (disabled: {w.disabled_reason})"
     if w.consecutive_failures:
         line += f", {w.consecutive_failures} consecutive failures"
-    return line
+    controls = _controls_text(w)
+    return f"{line}; {controls}" if controls else line
+
+
+def _controls_text(w: Webhook) -> str:
+    """The delivery controls that differ from the defaults. Header names only: their values
+    are often credentials, and this text is what gets quoted back to people."""
+    parts = []
+    if w.signature_scheme != "cstar":
+        parts.append(f"signed {w.signature_scheme}")
+    if w.headers:
+        parts.append(f"headers {', '.join(w.headers)}")
+    if w.rate_limit is not None:
+        parts.append(f"at most {w.rate_limit}/s")
+    if w.ordering != "none":
+        parts.append(f"{w.ordering} ordering")
+    if w.timeout_seconds is not None:
+        parts.append(f"timeout {w.timeout_seconds} s")
+    return ", ".join(parts)
 
 
 def _delivery_outcome(d: Delivery) -> str:
@@ -369,11 +432,53 @@ class CreateWebhookArgs(Args):
         description="A name to recognise it by (default: the URL).",
     )
     is_active: bool = Field(True, description="false creates it paused.")
+    signature_scheme: Literal["cstar", "standard-webhooks"] = Field(
+        "cstar", description=SCHEME_HELP
+    )
+    headers: dict[str, str] = Field(
+        default_factory=dict, max_length=HEADERS_MAX, description=HEADERS_HELP
+    )
+    rate_limit: int | None = Field(
+        None, ge=1, le=RATE_LIMIT_MAX, description=RATE_LIMIT_HELP + " Default: no limit."
+    )
+    ordering: Literal["none", "fifo"] = Field("none", description=ORDERING_HELP)
+    timeout_seconds: int | None = Field(
+        None,
+        ge=1,
+        le=TIMEOUT_MAX,
+        description=TIMEOUT_HELP + " Default: the server's delivery timeout.",
+    )
 
     @field_validator("events", mode="before")
     @classmethod
     def split_events(cls, value: Any) -> Any:
         return _event_list(value)
+
+    @field_validator("headers", mode="before")
+    @classmethod
+    def parse_headers(cls, value: Any) -> Any:
+        return _header_map(value)
+
+
+def _given_controls(args: CreateWebhookArgs | UpdateWebhookArgs) -> dict[str, Any]:
+    """The delivery controls the call gave, for the SDK: only those, so the server's own
+    defaults apply to the rest (and an update leaves them as they are). null counts as given
+    only where it means something."""
+    given: dict[str, Any] = {}
+    for name in CONTROLS:
+        value = getattr(args, name)
+        if name in args.model_fields_set and (value is not None or name in NULLABLE_CONTROLS):
+            given[name] = value
+    return given
+
+
+def _verify_hint(scheme: str) -> str:
+    if scheme == "standard-webhooks":
+        return (
+            "Receivers verify the webhook-id, webhook-timestamp and webhook-signature headers "
+            "with it (any Standard Webhooks library, or cstar.webhook.construct_event)."
+        )
+    return "Receivers verify the X-Signature header with it (cstar.webhook.construct_event)."
 
 
 SHOWN_ONCE = (
@@ -386,12 +491,15 @@ SHOWN_ONCE = (
 async def create_webhook(conn: Connection, args: CreateWebhookArgs) -> Outcome:
     client = await conn.client()
     webhook = await client.webhooks.create(
-        url=args.url, events=args.events, name=args.name, is_active=args.is_active
+        url=args.url,
+        events=args.events,
+        name=args.name,
+        is_active=args.is_active,
+        **_given_controls(args),
     )
     summary = (
         f"Created webhook {_webhook_line(webhook)}.\n"
-        f"Signing secret: {webhook.secret}\n{SHOWN_ONCE} Receivers verify the X-Signature "
-        "header with it (cstar.webhook.construct_event)."
+        f"Signing secret: {webhook.secret}\n{SHOWN_ONCE} {_verify_hint(webhook.signature_scheme)}"
     )
     return Outcome(summary, {"webhook": webhook.to_dict(), "secretNote": SHOWN_ONCE})
 
@@ -406,11 +514,39 @@ class UpdateWebhookArgs(Args):
     is_active: bool | None = Field(
         None, description="false pauses the webhook (deliveries wait); true resumes it."
     )
+    signature_scheme: Literal["cstar", "standard-webhooks"] | None = Field(
+        None,
+        description=SCHEME_HELP + " Receivers must verify the new headers from the next "
+        "delivery on.",
+    )
+    headers: dict[str, str] | None = Field(
+        None,
+        max_length=HEADERS_MAX,
+        description=HEADERS_HELP + " Replaces the whole set; {} removes them all.",
+    )
+    rate_limit: Annotated[int | None, _nullable_count(RATE_LIMIT_MAX)] = Field(
+        None, ge=1, le=RATE_LIMIT_MAX, description=RATE_LIMIT_HELP + " null removes the limit."
+    )
+    ordering: Literal["none", "fifo"] | None = Field(None, description=ORDERING_HELP)
+    timeout_seconds: Annotated[int | None, _nullable_count(TIMEOUT_MAX)] = Field(
+        None,
+        ge=1,
+        le=TIMEOUT_MAX,
+        description=TIMEOUT_HELP + " null goes back to the server's delivery timeout.",
+    )
 
     @field_validator("events", mode="before")
     @classmethod
     def split_events(cls, value: Any) -> Any:
         return _event_list(value)
+
+    @field_validator("headers", mode="before")
+    @classmethod
+    def parse_headers(cls, value: Any) -> Any:
+        return _header_map(value)
+
+
+UPDATABLE = ("name", "url", "events", "is_active", *CONTROLS)
 
 
 async def update_webhook(conn: Connection, args: UpdateWebhookArgs) -> Outcome:
@@ -419,9 +555,10 @@ async def update_webhook(conn: Connection, args: UpdateWebhookArgs) -> Outcome:
         for name in ("name", "url", "events", "is_active")
         if (value := getattr(args, name)) is not None
     }
+    fields |= _given_controls(args)
     if not fields:
         raise ToolFailure(
-            "Nothing to change: give at least one of name, url, events, is_active",
+            f"Nothing to change: give at least one of {', '.join(UPDATABLE)}",
             type="validation_error",
             code="PARAMETER_MISSING",
         )
@@ -551,8 +688,9 @@ TOOLS: tuple[ToolSpec[Any], ...] = (
         "cstar_list_webhooks",
         "List webhooks",
         "The team's webhook endpoints, newest first: id, name, URL, subscribed events, active or "
-        "not, and delivery health (consecutive failures, last delivery, why it was disabled). "
-        "Never their signing secrets. One page at a time (limit, cursor).",
+        "not, delivery controls (signature scheme, custom headers, rate limit, ordering, "
+        "timeout) and delivery health (consecutive failures, last delivery, why it was "
+        "disabled). Never their signing secrets. One page at a time (limit, cursor).",
         ListWebhooksArgs,
         list_webhooks,
         read_only=True,
@@ -561,7 +699,8 @@ TOOLS: tuple[ToolSpec[Any], ...] = (
     ToolSpec(
         "cstar_get_webhook",
         "Get a webhook",
-        "One webhook by id, with its delivery health. Never its signing secret.",
+        "One webhook by id, with its delivery controls and delivery health. Never its signing "
+        "secret.",
         GetWebhookArgs,
         get_webhook,
         read_only=True,
@@ -570,18 +709,21 @@ TOOLS: tuple[ToolSpec[Any], ...] = (
     ToolSpec(
         "cstar_create_webhook",
         "Create a webhook",
-        "Register an endpoint URL for some event types. The result includes the webhook's "
-        "signing secret (whsec_...), returned this once only: tell the user to store it, since "
-        "receivers need it to verify deliveries and it cannot be read again.",
+        "Register an endpoint URL for some event types, optionally with delivery controls: "
+        "the signature scheme (cstar or standard-webhooks), custom headers, a rate limit, "
+        "FIFO ordering and a timeout. The result includes the webhook's signing secret "
+        "(whsec_...), returned this once only: tell the user to store it, since receivers "
+        "need it to verify deliveries and it cannot be read again.",
         CreateWebhookArgs,
         create_webhook,
     ),
     ToolSpec(
         "cstar_update_webhook",
         "Update a webhook",
-        "Change a webhook's name, URL, subscribed events (the list is replaced) or active "
-        "state; fields left out stay as they are. is_active=false pauses deliveries without "
-        "losing them.",
+        "Change a webhook's name, URL, subscribed events (the list is replaced), active "
+        "state or delivery controls (signature scheme, custom headers (the set is replaced), "
+        "rate limit, ordering, timeout); fields left out stay as they are, and null clears "
+        "the rate limit or the timeout. is_active=false pauses deliveries without losing them.",
         UpdateWebhookArgs,
         update_webhook,
         idempotent=True,

@@ -14,7 +14,15 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 from pydantic_core import PydanticCustomError
 from pydantic_core.core_schema import ValidatorFunctionWrapHandler
 
-from cstar.server.domain.webhooks import EVENTS_MAX, NAME_MAX, URL_MAX
+from cstar.server.domain.webhooks import (
+    EVENTS_MAX,
+    HEADERS_MAX,
+    NAME_MAX,
+    RATE_LIMIT_MAX,
+    TIMEOUT_MAX,
+    TIMEOUT_MIN,
+    URL_MAX,
+)
 
 
 def _events_type(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
@@ -65,6 +73,34 @@ class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, populate_by_name=False)
 
 
+SignatureScheme = Literal["cstar", "standard-webhooks"]
+Ordering = Literal["none", "fifo"]
+
+_SCHEME_DOC = (
+    "How deliveries are signed: `cstar` (the `X-Signature: t=...,v1=...` header) or "
+    "`standard-webhooks` (`webhook-id`, `webhook-timestamp`, `webhook-signature`, as the "
+    "Standard Webhooks specification describes; the secret is then `whsec_` and base64)"
+)
+_HEADERS_DOC = (
+    f"Custom headers sent with every delivery (at most {HEADERS_MAX}), name to value; stored "
+    "encrypted and never logged. Names cStar sets itself (`X-Signature`, `webhook-*`, "
+    "`X-Event-*`, `X-Webhook-ID`, `X-Timestamp`, `X-Delivery-Attempt`, `x-cstar-*`, "
+    "`User-Agent`, `Content-Type`, `Content-Length`, `Host`, hop-by-hop headers) are refused"
+)
+_RATE_DOC = (
+    f"At most this many deliveries per second to this endpoint (1 to {RATE_LIMIT_MAX}), across "
+    "all workers; null: no limit. Deliveries waiting for their turn stay pending"
+)
+_ORDERING_DOC = (
+    "`fifo`: one delivery at a time, in publish order; the next starts once the one before has "
+    "succeeded or finally failed (retries included). `none`: as many at once as allowed"
+)
+_TIMEOUT_DOC = (
+    f"Seconds one delivery attempt may take ({TIMEOUT_MIN} to {TIMEOUT_MAX}); null: the "
+    "server's delivery timeout"
+)
+
+
 class WebhookCreate(_Body):
     name: str = Field(max_length=NAME_MAX, description="Friendly name", examples=["My Webhook"])
     url: str = Field(
@@ -74,6 +110,13 @@ class WebhookCreate(_Body):
     )
     events: EventsInput
     is_active: bool = Field(True, alias="isActive", description="Start enabled (default true)")
+    signature_scheme: SignatureScheme = Field(
+        "cstar", alias="signatureScheme", description=_SCHEME_DOC
+    )
+    headers: dict[str, str] | None = Field(None, description=_HEADERS_DOC)
+    rate_limit: int | None = Field(None, alias="rateLimit", description=_RATE_DOC)
+    ordering: Ordering = Field("none", description=_ORDERING_DOC)
+    timeout_seconds: int | None = Field(None, alias="timeoutSeconds", description=_TIMEOUT_DOC)
 
 
 class WebhookPatch(_Body):
@@ -83,6 +126,15 @@ class WebhookPatch(_Body):
     is_active: bool | None = Field(
         None, alias="isActive", description="Enable or disable the webhook"
     )
+    signature_scheme: SignatureScheme | None = Field(
+        None, alias="signatureScheme", description=_SCHEME_DOC
+    )
+    headers: dict[str, str] | None = Field(
+        None, description=_HEADERS_DOC + ". Replaces the whole set; `{}` removes them all"
+    )
+    rate_limit: int | None = Field(None, alias="rateLimit", description=_RATE_DOC)
+    ordering: Ordering | None = Field(None, description=_ORDERING_DOC)
+    timeout_seconds: int | None = Field(None, alias="timeoutSeconds", description=_TIMEOUT_DOC)
 
 
 class RotateSecret(_Body):
@@ -167,6 +219,11 @@ class WebhookOut(BaseModel):
         description="Why the system deactivated this webhook (410 Gone, or failing too long)"
     )
     disabledAt: datetime | None
+    signatureScheme: SignatureScheme = Field(description=_SCHEME_DOC)
+    headers: dict[str, str] = Field(description=_HEADERS_DOC)
+    rateLimit: int | None = Field(description=_RATE_DOC)
+    ordering: Ordering = Field(description=_ORDERING_DOC)
+    timeoutSeconds: int | None = Field(description=_TIMEOUT_DOC)
 
 
 class WebhookWithSecretOut(WebhookOut):

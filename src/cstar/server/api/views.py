@@ -36,6 +36,11 @@ def webhook(w: Webhook) -> dict[str, Any]:
         "lastDeliveryStatus": w.last_delivery_status,
         "disabledReason": w.disabled_reason,
         "disabledAt": _iso(w.disabled_at),
+        "signatureScheme": w.signature_scheme,
+        "headers": dict(w.headers),
+        "rateLimit": w.rate_limit,
+        "ordering": w.ordering,
+        "timeoutSeconds": w.timeout_seconds,
     }
 
 

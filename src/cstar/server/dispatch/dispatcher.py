@@ -42,8 +42,10 @@ from collections import Counter, defaultdict, deque
 from dataclasses import dataclass
 from datetime import UTC, timedelta
 
+import orjson
+
 from cstar.server.config import LEASE_MARGIN
-from cstar.server.dispatch.outcome import attempt_record, decide, not_sent
+from cstar.server.dispatch.outcome import attempt_record, decide, not_sent, redacted
 from cstar.server.dispatch.request import delivery_headers
 from cstar.server.dispatch.retry import RetryPolicy
 from cstar.server.dispatch.sender import Sender
@@ -95,14 +97,15 @@ class DispatchConfig:
     purge_interval: float = 600.0
 
 
-def room_multiple(config: DispatchConfig) -> int:
+def room_multiple(config: DispatchConfig, timeout_seconds: float | None = None) -> int:
     """Claims held per endpoint (and in all), in multiples of its (and the total) concurrency.
 
     A buffered delivery waits, at worst, for one timeout per wave of requests ahead of it, and
     must then still have a delivery timeout plus the margin left on its lease; so the buffer
     holds only as many waves as the lease leaves time for, up to ``_ROOM - 1``.
+    ``timeout_seconds``: an endpoint's own timeout, in place of the server's.
     """
-    timeout = max(config.delivery_timeout, 0.001)
+    timeout = max(timeout_seconds or config.delivery_timeout, 0.001)
     spare = config.lease.total_seconds() - timeout - LEASE_MARGIN
     waves = max(0, int(spare // timeout))
     return 1 + min(_ROOM - 1, waves)
@@ -148,6 +151,9 @@ class Dispatcher:
         #: Requests in flight across every endpoint: at most ``concurrency``.
         self._slots = asyncio.Semaphore(config.concurrency)
         self._room = room_multiple(config)
+        #: Endpoints whose own timeout is longer than the server's hold fewer claims (fewer
+        #: waves fit in a lease): their room, learnt from their claims.
+        self._long_rooms: dict[str, int] = {}
         self._poke = asyncio.Event()
         #: Set by ``stop()`` alone: what an outage's backoff waits for (pokes must not cut it).
         self._stop_requested = asyncio.Event()
@@ -156,6 +162,7 @@ class Dispatcher:
         #: A cycle failed: it may have committed claims whose answer never arrived.
         self._claims_uncertain = False
         self._secret_cache: dict[str, str] = {}
+        self._headers_cache: dict[str, dict[str, str]] = {}
         #: Attempts recorded so far (for operators and benchmarks).
         self.recorded = 0
 
@@ -256,13 +263,16 @@ class Dispatcher:
             wanted = min(self._room * config.concurrency - active, config.claim_batch)
             if wanted > 0:
                 busy = {w: n + len(self._buffered.get(w, ())) for w, n in self._sending.items()}
+                per_webhook = self._room * config.endpoint_concurrency
+                for webhook_id, room in self._long_rooms.items():
+                    busy[webhook_id] = busy.get(webhook_id, 0) + per_webhook - room
                 request = ClaimRequest(
                     now=now,
                     limit=wanted,
                     lease_until=now + config.lease,
                     worker_id=self.worker_id,
                     # Room per endpoint: its requests in flight, plus those waiting.
-                    per_webhook=self._room * config.endpoint_concurrency,
+                    per_webhook=per_webhook,
                     busy=busy,
                 )
         began = time.perf_counter()
@@ -288,7 +298,8 @@ class Dispatcher:
             )
         for webhook_id in result.disabled:
             log.warning("deactivated webhook %s (see its disabledReason)", webhook_id)
-        for claimed in result.claimed:
+        # A rate-limited endpoint's deliveries in the order of their slots.
+        for claimed in sorted(result.claimed, key=lambda c: c.send_at or now):
             self._admit(claimed)
         return result, wanted, len(batch)
 
@@ -351,6 +362,7 @@ class Dispatcher:
         live on from one claim to the next instead of a task being made per delivery.
         """
         self._held[claim.delivery_id] = claim
+        self._note_timeout(claim)
         self._buffered[claim.webhook_id].append(claim)
         if self._sending[claim.webhook_id] < self._config.endpoint_concurrency:
             self._sending[claim.webhook_id] += 1
@@ -358,9 +370,24 @@ class Dispatcher:
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
+    def _note_timeout(self, claim: ClaimedDelivery) -> None:
+        """Learn the room of an endpoint whose own timeout lets fewer waves fit in a lease."""
+        multiple = room_multiple(self._config, claim.timeout_seconds)
+        if multiple < self._room:
+            if len(self._long_rooms) >= 10_000 and claim.webhook_id not in self._long_rooms:
+                self._long_rooms.clear()
+            self._long_rooms[claim.webhook_id] = multiple * self._config.endpoint_concurrency
+        else:
+            self._long_rooms.pop(claim.webhook_id, None)
+
     async def _sender_loop(self, webhook_id: str) -> None:
         try:
             while not self._stopping and self._buffered.get(webhook_id):
+                head = self._buffered[webhook_id][0]
+                if head.send_at is not None and head.send_at > self._clock():
+                    if not await self._paced(webhook_id):
+                        break
+                    continue
                 async with self._slots:
                     queue = self._buffered.get(webhook_id)
                     if self._stopping or not queue:  # given back while waiting for a slot
@@ -378,6 +405,39 @@ class Dispatcher:
                 del self._sending[webhook_id]
             self._poke.set()
 
+    async def _paced(self, webhook_id: str) -> bool:
+        """Send the endpoint's next delivery, a rate-limited one, at its slot (a claim hands
+        slots out at most ``PACE_AHEAD`` ahead). It leaves the buffer first, so that the
+        endpoint's other senders take the slots after it; the wait holds no sending capacity.
+        False when ``stop()`` came first: the delivery is given back."""
+        queue = self._buffered[webhook_id]
+        claim = queue.popleft()
+        if not queue:
+            del self._buffered[webhook_id]
+        assert claim.send_at is not None
+        await self._pause((claim.send_at - self._clock()).total_seconds())
+        if self._stopping:
+            self._to_release.append(claim.delivery_id)
+            return False
+        async with self._slots:
+            if self._stopping:
+                self._to_release.append(claim.delivery_id)
+                return False
+            await self._deliver(claim)
+        self._poke.set()
+        return True
+
+    def _custom_headers(self, ciphertext: str | None) -> dict[str, str]:
+        if ciphertext is None:
+            return {}
+        headers = self._headers_cache.get(ciphertext)
+        if headers is None:
+            if len(self._headers_cache) > 10_000:
+                self._headers_cache.clear()
+            opened = orjson.loads(self._box.decrypt(ciphertext))
+            headers = self._headers_cache[ciphertext] = {str(k): str(v) for k, v in opened.items()}
+        return headers
+
     def _decrypt(self, ciphertext: str) -> str:
         plain = self._secret_cache.get(ciphertext)
         if plain is None:
@@ -389,15 +449,18 @@ class Dispatcher:
     async def _deliver(self, claim: ClaimedDelivery) -> None:
         started = self._clock()
         margin = (claim.lease_until - started).total_seconds()
-        if margin < self._config.delivery_timeout + LEASE_MARGIN:
+        timeout = claim.timeout_seconds or self._config.delivery_timeout
+        if margin < timeout + LEASE_MARGIN:
             log.warning("lease of %s nearly over before sending; giving it back", claim.delivery_id)
             self._to_release.append(claim.delivery_id)
             return
         number = claim.attempts + 1
         headers: dict[str, str] = {}
+        custom: dict[str, str] = {}
         began = time.perf_counter()
         try:
             body = claim.payload.encode("utf-8")
+            custom = self._custom_headers(claim.headers_ciphertext)
             headers = delivery_headers(
                 body=body,
                 secrets=signing_secrets(
@@ -413,8 +476,10 @@ class Dispatcher:
                 attempt=number,
                 request_id=claim.request_id,
                 now=started,
+                scheme=claim.signature_scheme,
+                custom=custom,
             )
-            result = await self._sender.send(claim.url, body, headers)
+            result = await self._sender.send(claim.url, body, headers, time_limit=timeout)
         except asyncio.CancelledError:
             log.warning("delivery %s cancelled during shutdown", claim.delivery_id)
             self._to_release.append(claim.delivery_id)
@@ -435,7 +500,7 @@ class Dispatcher:
                     number=number,
                     started_at=started,
                     url=claim.url,
-                    headers=headers,
+                    headers=redacted(headers, custom),
                 ),
                 status=decision.status,
                 next_attempt_at=decision.next_attempt_at,

@@ -4,7 +4,7 @@ up."""
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -56,6 +56,17 @@ def not_sent(error: Exception, *, duration_ms: int) -> SendResult:
         response_body=None,
         error=f"the request could not be made: {type(error).__name__}: {error}",
     )
+
+
+#: What the attempt log shows for a custom header's value: they may hold credentials.
+REDACTED = "[redacted]"
+
+
+def redacted(headers: Mapping[str, str], custom: Mapping[str, str]) -> dict[str, str]:
+    """The headers as logged: the custom headers' values hidden."""
+    if not custom:
+        return dict(headers)
+    return {name: REDACTED if name in custom else value for name, value in headers.items()}
 
 
 def attempt_record(

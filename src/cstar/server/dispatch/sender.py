@@ -47,6 +47,7 @@ from cstar.server.dispatch.clients import Clients
 from cstar.server.dispatch.resolver import Resolver, SafeResolver, TargetRefused, dialable
 from cstar.server.domain.addresses import IPAddress
 from cstar.server.domain.targets import InvalidTarget, parse_target
+from cstar.server.domain.webhooks import TIMEOUT_MAX as MAX_ENDPOINT_TIMEOUT
 
 #: How long a URL's reading and its host's addresses are reused before they are looked up again.
 ROUTE_TTL = 30.0
@@ -120,7 +121,8 @@ class Sender:
         elif resolver is None and not allow_private:
             self._resolver = SafeResolver()
         self._clients = Clients(
-            timeout=timeout,
+            # The longest any request may take: each request carries its own timeout.
+            timeout=max(timeout, MAX_ENDPOINT_TIMEOUT),
             max_connections=pool_size,
             https_only=not allow_private,
             proxy=proxy,
@@ -136,9 +138,13 @@ class Sender:
         self._routes.clear()
         await self._clients.close()
 
-    async def send(self, url: str, body: bytes, headers: Mapping[str, str]) -> SendResult:
-        """POST ``body`` to ``url``. Never raises for what a URL or its endpoint does."""
+    async def send(
+        self, url: str, body: bytes, headers: Mapping[str, str], *, time_limit: float | None = None
+    ) -> SendResult:
+        """POST ``body`` to ``url`` within ``time_limit`` seconds (DNS lookup included; ``None``:
+        the sender's). Never raises for what a URL or its endpoint does."""
         started = time.perf_counter()
+        limit = self._timeout if time_limit is None else min(time_limit, MAX_ENDPOINT_TIMEOUT)
 
         def elapsed() -> int:
             return int((time.perf_counter() - started) * 1000)
@@ -146,7 +152,7 @@ class Sender:
         if not self._started:
             raise RuntimeError("Sender.start() was not called")
         try:
-            route = await self._route(url)
+            route = await self._route(url, limit)
         except InvalidTarget as exc:
             return SendResult(None, elapsed(), None, f"refused: {exc.message}")
         except TargetRefused as exc:
@@ -155,7 +161,9 @@ class Sender:
             return SendResult(None, elapsed(), None, exc.error)
         if route.addresses is None:
             try:
-                return await self._post(self._clients.shared(), route.url, body, headers, started)
+                return await self._post(
+                    self._clients.shared(), route.url, body, headers, started, limit
+                )
             except _NotConnected as exc:
                 return exc.result
         result = SendResult(None, elapsed(), None, "no address to connect to")
@@ -166,12 +174,12 @@ class Sender:
             except TargetRefused as exc:
                 return SendResult(None, elapsed(), None, str(exc))
             try:
-                return await self._post(client, route.url, body, headers, started)
+                return await self._post(client, route.url, body, headers, started, limit)
             except _NotConnected as exc:  # nothing was sent: the next address may answer
                 result = exc.result
         return result
 
-    async def _route(self, text: str) -> _Route:
+    async def _route(self, text: str, limit: float) -> _Route:
         now = time.monotonic()
         route = self._routes.get(text)
         if route is not None and route.expires > now:
@@ -185,10 +193,10 @@ class Sender:
         elif literal is None and self._resolver is not None:
             port = url.port_or_known_default or 443
             try:
-                async with asyncio.timeout(self._timeout):
+                async with asyncio.timeout(limit):
                     addresses = tuple(await self._resolver.resolve(host, port))
             except TimeoutError:
-                raise _Failed(f"DNS lookup for {host} timed out after {self._timeout:g}s") from None
+                raise _Failed(f"DNS lookup for {host} timed out after {limit:g}s") from None
             except socket.gaierror:
                 raise _Failed(f"DNS lookup failed for {host}") from None
         if self._proxied:
@@ -201,9 +209,15 @@ class Sender:
         return route
 
     async def _post(
-        self, client: Client, url: Url, body: bytes, headers: Mapping[str, str], started: float
+        self,
+        client: Client,
+        url: Url,
+        body: bytes,
+        headers: Mapping[str, str],
+        started: float,
+        limit: float,
     ) -> SendResult:
-        left = self._timeout - (time.perf_counter() - started)
+        left = limit - (time.perf_counter() - started)
         try:
             request = (
                 client.post(url)
@@ -222,7 +236,7 @@ class Sender:
                 # Leaving without reading the rest drops the connection: a large body is
                 # never drained.
         except RequestTimeoutError:
-            return SendResult(None, _ms(started), None, f"timed out after {self._timeout:g}s")
+            return SendResult(None, _ms(started), None, f"timed out after {limit:g}s")
         except PyreqwestError as exc:
             failed = SendResult(None, _ms(started), None, _describe(exc))
             if isinstance(exc, ConnectError) and _never_connected(exc):

@@ -6,6 +6,7 @@ intact.
 
 from __future__ import annotations
 
+import base64
 import os
 import re
 import string
@@ -88,6 +89,11 @@ def new_webhook_id() -> str:
 def new_signing_secret() -> str:
     """``whsec_`` and 40 base62 characters (about 238 bits)."""
     return SECRET_PREFIX + random_base62(40)
+
+
+def new_standard_secret() -> str:
+    """A Standard Webhooks secret: ``whsec_`` and the base64 of 32 random bytes."""
+    return SECRET_PREFIX + base64.b64encode(os.urandom(32)).decode("ascii")
 
 
 def new_key_id() -> str:

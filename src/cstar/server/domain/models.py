@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
@@ -72,3 +73,15 @@ class Webhook:
     #: Why and when the system (not a user) deactivated it.
     disabled_reason: str | None = None
     disabled_at: datetime | None = None
+    #: Per-endpoint delivery controls (``domain/webhooks.py`` holds their rules).
+    signature_scheme: str = "cstar"
+    #: Custom headers, as stored: a JSON object encrypted like the secrets (``None``: none).
+    headers_ciphertext: str | None = None
+    #: The same headers in clear, filled in by ``WebhookService`` for whoever shows them.
+    headers: Mapping[str, str] = field(default_factory=dict, compare=False, hash=False)
+    #: Deliveries per second at most (``None``: no limit).
+    rate_limit: int | None = None
+    #: ``"none"`` or ``"fifo"``: one delivery at a time, in publish order.
+    ordering: str = "none"
+    #: Seconds one attempt may take (``None``: the server's delivery timeout).
+    timeout_seconds: int | None = None

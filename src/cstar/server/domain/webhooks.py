@@ -1,10 +1,13 @@
-"""Rules for webhook fields: name, delivery URL and event subscriptions."""
+"""Rules for webhook fields: name, delivery URL, event subscriptions, and the per-endpoint
+delivery controls (signature scheme, custom headers, rate limit, ordering, timeout)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Mapping, Sequence
 
 from cstar import events as catalog
+from cstar.delivery_headers import CSTAR_SCHEME, STANDARD_SCHEME
 from cstar.server.domain.errors import InvalidParameter
 from cstar.server.domain.targets import InvalidTarget, parse_target
 
@@ -70,3 +73,120 @@ def clean_events(value: str | Sequence[str]) -> tuple[str, ...]:
     if not patterns:
         raise InvalidParameter("events", "events must name at least one event type")
     return tuple(patterns)
+
+
+# -- per-endpoint delivery controls (signature scheme, headers, pace, order, timeout) --------
+
+#: The signature schemes a webhook may sign with (``cstar.delivery_headers``).
+SIGNATURE_SCHEMES = (CSTAR_SCHEME, STANDARD_SCHEME)
+ORDERINGS = ("none", "fifo")
+FIFO = "fifo"
+HEADERS_MAX = 20
+HEADER_NAME_MAX = 100
+HEADER_VALUE_MAX = 4096
+RATE_LIMIT_MAX = 10_000
+TIMEOUT_MIN = 1
+TIMEOUT_MAX = 30
+
+#: Header names the platform sets itself, refused as custom headers (lower case).
+RESERVED_HEADERS = frozenset(
+    {
+        "x-signature",
+        "x-webhook-id",
+        "x-timestamp",
+        "x-delivery-attempt",
+        "user-agent",
+        "content-type",
+        "content-length",
+        "content-encoding",
+        "host",
+        # Hop-by-hop (RFC 9110 section 7.6.1) and framing headers.
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "expect",
+    }
+)
+RESERVED_PREFIXES = ("webhook-", "x-event-", "x-cstar-")
+#: An HTTP field name (RFC 9110 ``token``).
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+
+
+def clean_scheme(value: str) -> str:
+    if value not in SIGNATURE_SCHEMES:
+        raise InvalidParameter(
+            "signatureScheme",
+            f"signatureScheme must be one of: {', '.join(SIGNATURE_SCHEMES)}",
+        )
+    return value
+
+
+def clean_ordering(value: str) -> str:
+    if value not in ORDERINGS:
+        raise InvalidParameter("ordering", f"ordering must be one of: {', '.join(ORDERINGS)}")
+    return value
+
+
+def _bounded(param: str, value: int | None, low: int, high: int) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise InvalidParameter(param, f"{param} must be an integer from {low} to {high}, or null")
+    return value
+
+
+def clean_rate_limit(value: int | None) -> int | None:
+    """Deliveries per second at most; ``None``: no limit."""
+    return _bounded("rateLimit", value, 1, RATE_LIMIT_MAX)
+
+
+def clean_timeout(value: int | None) -> int | None:
+    """Seconds a delivery may take; ``None``: the server's delivery timeout."""
+    return _bounded("timeoutSeconds", value, TIMEOUT_MIN, TIMEOUT_MAX)
+
+
+def is_reserved_header(name: str) -> bool:
+    lower = name.lower()
+    return lower in RESERVED_HEADERS or lower.startswith(RESERVED_PREFIXES)
+
+
+def clean_headers(value: Mapping[str, str]) -> dict[str, str]:
+    """Custom headers sent with every delivery: valid names and values, none the platform sets,
+    no name twice (whatever its case)."""
+    if len(value) > HEADERS_MAX:
+        raise InvalidParameter("headers", f"headers may hold at most {HEADERS_MAX} entries")
+    cleaned: dict[str, str] = {}
+    seen: set[str] = set()
+    for name, raw in value.items():
+        if not isinstance(name, str) or not _TOKEN.fullmatch(name) or len(name) > HEADER_NAME_MAX:
+            raise InvalidParameter(
+                "headers",
+                f"header names must be 1 to {HEADER_NAME_MAX} characters of letters, digits and "
+                f"!#$%&'*+.^_`|~-: {str(name)[:HEADER_NAME_MAX]!r}",
+            )
+        if is_reserved_header(name):
+            raise InvalidParameter(
+                "headers", f"{name} is set by cStar itself and cannot be a custom header"
+            )
+        if name.lower() in seen:
+            raise InvalidParameter("headers", f"{name} is given twice")
+        if not isinstance(raw, str):
+            raise InvalidParameter("headers", f"the value of {name} must be a string")
+        text = raw.strip(" \t")
+        if len(text) > HEADER_VALUE_MAX:
+            raise InvalidParameter(
+                "headers", f"the value of {name} must be at most {HEADER_VALUE_MAX} characters"
+            )
+        if any(not (" " <= ch <= "~" or ch == "\t") for ch in text):
+            raise InvalidParameter(
+                "headers", f"the value of {name} must be printable ASCII (no control characters)"
+            )
+        seen.add(name.lower())
+        cleaned[name] = text
+    return cleaned

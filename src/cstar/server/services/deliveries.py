@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 
-from cstar.server.dispatch.outcome import attempt_record, not_sent
+from cstar.server.dispatch.outcome import attempt_record, not_sent, redacted
 from cstar.server.dispatch.request import delivery_headers
 from cstar.server.dispatch.sender import Sender
 from cstar.server.dispatch.wakeup import Waker
@@ -99,8 +99,12 @@ class DeliveryService:
                 attempt=1,
                 request_id=request_id,
                 now=now,
+                scheme=webhook.signature_scheme,
+                custom=webhook.headers,
             )
-            result = await self._sender.send(webhook.url, body, headers)
+            result = await self._sender.send(
+                webhook.url, body, headers, time_limit=webhook.timeout_seconds
+            )
         except Exception as exc:  # the caller learns of it as a failed test, not a 500
             log.exception("test send to webhook %s could not be made", webhook.id)
             result = not_sent(exc, duration_ms=int((time.perf_counter() - began) * 1000))
@@ -131,7 +135,7 @@ class DeliveryService:
                 number=1,
                 started_at=now,
                 url=webhook.url,
-                headers=headers,
+                headers=redacted(headers, webhook.headers),
             ),
         )
         self._events.announce(1)

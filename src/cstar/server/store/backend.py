@@ -22,6 +22,7 @@ contract and delivery suites run every path on both databases.
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -178,7 +179,10 @@ class ByName(Protocol):
 
 
 def claimed_from(
-    row: ByName, lease_until: datetime, previous_expires_at: datetime | None
+    row: ByName,
+    lease_until: datetime,
+    previous_expires_at: datetime | None,
+    send_at: datetime | None = None,
 ) -> ClaimedDelivery:
     """A claimed delivery from a row of either backend's claim, read by column name (both
     select the columns of ``ClaimedDelivery`` under its own names)."""
@@ -197,7 +201,25 @@ def claimed_from(
         previous_secret_ciphertext=row["previous_secret_ciphertext"],
         previous_secret_expires_at=previous_expires_at,
         lease_until=lease_until,
+        signature_scheme=row["signature_scheme"],
+        headers_ciphertext=row["headers_ciphertext"],
+        timeout_seconds=row["timeout_seconds"],
+        send_at=send_at,
     )
+
+
+def pace_rooms(
+    pacing: Iterable[tuple[str, int, datetime | None]], *, now: datetime, until: datetime
+) -> dict[str, int]:
+    """For each rate-limited webhook ``(id, rate per second, next free moment)``, how many of
+    its slots, 1/rate seconds apart from the later of that moment and ``now``, start by
+    ``until``."""
+    rooms = {}
+    for webhook_id, rate, next_at in pacing:
+        start = max(next_at or now, now)
+        ahead = (until - start).total_seconds()
+        rooms[webhook_id] = max(0, math.floor(ahead * rate) + 1) if ahead >= 0 else 0
+    return rooms
 
 
 def claim_scan(limit: int) -> int:

@@ -6,11 +6,12 @@ Services depend on this protocol only. ``tests/contract`` runs one suite against
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from enum import Enum
-from typing import Protocol
+from typing import Final, Protocol
 
 from cstar.server.domain.dashboard import DashboardSession
 from cstar.server.domain.deliveries import Attempt, Delivery, DeliveryStatus, Event
@@ -18,6 +19,11 @@ from cstar.server.domain.models import ApiKey, KeyKind, Team, Webhook
 from cstar.server.domain.pagination import Page, PageRequest
 from cstar.server.domain.request_logs import RequestLogEntry, RequestLogPage, RequestLogQuery
 from cstar.server.domain.stats import HourlyStats
+
+#: A claim's look-ahead for rate-limited webhooks (``ClaimRequest.pace_ahead``): long enough
+#: that claims a poll interval apart keep every slot filled, short enough that a worker holds
+#: few deliveries waiting for their moment.
+PACE_AHEAD = timedelta(milliseconds=250)
 
 
 class StoreError(Exception):
@@ -31,17 +37,29 @@ class RevokeOutcome(Enum):
     LAST_SECRET_KEY = "last_secret_key"  # noqa: S105
 
 
+class _Unchanged(enum.Enum):
+    UNCHANGED = "unchanged"
+
+
+#: A field left as it is, where ``None`` is a value (no rate limit, the default timeout).
+UNCHANGED: Final = _Unchanged.UNCHANGED
+
+
 @dataclass(frozen=True, slots=True)
 class WebhookChanges:
-    """Fields of a webhook to change; ``None`` leaves a field as it is."""
+    """Fields of a webhook to change; ``None`` (``UNCHANGED`` where ``None`` is a value) leaves
+    a field as it is. ``clear_headers`` removes the custom headers."""
 
     name: str | None = None
     url: str | None = None
     events: tuple[str, ...] | None = None
     is_active: bool | None = None
-
-    def is_empty(self) -> bool:
-        return all(v is None for v in (self.name, self.url, self.events, self.is_active))
+    signature_scheme: str | None = None
+    headers_ciphertext: str | None = None
+    clear_headers: bool = False
+    rate_limit: int | _Unchanged | None = UNCHANGED
+    ordering: str | None = None
+    timeout_seconds: int | _Unchanged | None = UNCHANGED
 
 
 class Store(Protocol):
@@ -161,6 +179,13 @@ class ClaimedDelivery:
     previous_secret_ciphertext: str | None
     previous_secret_expires_at: datetime | None
     lease_until: datetime
+    signature_scheme: str = "cstar"
+    #: The webhook's custom headers, encrypted (``None``: none).
+    headers_ciphertext: str | None = None
+    #: Seconds the attempt may take (``None``: the server's delivery timeout).
+    timeout_seconds: int | None = None
+    #: A rate-limited webhook's delivery starts no earlier than this (its slot in the pace).
+    send_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,6 +211,9 @@ class ClaimRequest:
     worker_id: str
     per_webhook: int
     busy: Mapping[str, int]
+    #: How far ahead a claim hands out a rate-limited webhook's slots: a worker holds those
+    #: deliveries until their moment comes.
+    pace_ahead: timedelta = PACE_AHEAD
 
 
 @dataclass(frozen=True, slots=True)

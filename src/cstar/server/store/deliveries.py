@@ -20,6 +20,7 @@ from sqlalchemy.engine import Connection
 from cstar.server.domain.deliveries import Attempt, Delivery, DeliveryStatus, Event
 from cstar.server.domain.pagination import Page, PageRequest
 from cstar.server.domain.stats import HourlyStats, hour_of
+from cstar.server.domain.webhooks import FIFO
 from cstar.server.store.backend import Backend, KeyedPublish, KeyTaken, Publish
 from cstar.server.store.base import SqlBase
 from cstar.server.store.batching import Batcher
@@ -512,11 +513,19 @@ def _requeue_values(now: datetime) -> dict[str, Any]:
         .where(webhooks.c.id == deliveries.c.webhook_id)
         .scalar_subquery()
     )
+    fifo = (
+        sa.select(webhooks.c.ordering == FIFO)
+        .where(webhooks.c.id == deliveries.c.webhook_id)
+        .scalar_subquery()
+    )
+    seq = sa.select(events.c.seq).where(events.c.id == deliveries.c.event_id).scalar_subquery()
     return {
         "status": sa.case(
             (active.is_(True), DeliveryStatus.PENDING.value), else_=DeliveryStatus.PAUSED.value
         ),
-        "next_attempt_at": now,
+        # A FIFO webhook's delivery takes its turn again, by its event's place in the order.
+        "next_attempt_at": sa.case((fifo.is_(True), sa.null()), else_=now),
+        "event_seq": sa.case((fifo.is_(True), seq), else_=deliveries.c.event_seq),
         "retry_index": 0,
         "completed_at": None,
         "updated_at": now,

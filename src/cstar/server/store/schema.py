@@ -104,7 +104,41 @@ webhooks = sa.Table(
     sa.Column("last_delivery_success", sa.Boolean, nullable=True),
     sa.Column("disabled_reason", sa.Text, nullable=True),
     sa.Column("disabled_at", UTCDateTime, nullable=True),
+    # Per-endpoint delivery controls (migration 0014, ``domain/webhooks.py``).
+    sa.Column("signature_scheme", sa.String(32), nullable=False, server_default="cstar"),
+    #: The custom headers: a JSON object, encrypted like the secrets.
+    sa.Column("headers_ciphertext", sa.Text, nullable=True),
+    sa.Column("rate_limit", sa.Integer, nullable=True),
+    sa.Column("ordering", sa.String(8), nullable=False, server_default="none"),
+    sa.Column("timeout_seconds", sa.Integer, nullable=True),
     sa.Index(None, "team_id", "created_at", "id"),
+    #: The few webhooks every claim looks at: rate-limited, or FIFO.
+    sa.Index(
+        "ix_webhooks_rate_limited",
+        "id",
+        postgresql_where=sa.text("rate_limit IS NOT NULL"),
+        sqlite_where=sa.text("rate_limit IS NOT NULL"),
+    ),
+    sa.Index(
+        "ix_webhooks_fifo",
+        "id",
+        postgresql_where=sa.text("ordering = 'fifo'"),
+        sqlite_where=sa.text("ordering = 'fifo'"),
+    ),
+)
+
+#: When a rate-limited webhook's next delivery may start: each claim hands out the slots after
+#: it, 1/rate_limit seconds apart, under a lock of this row (migration 0014).
+webhook_pacing = sa.Table(
+    "webhook_pacing",
+    metadata,
+    sa.Column(
+        "webhook_id",
+        sa.String(40),
+        sa.ForeignKey("webhooks.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("next_at", UTCDateTime, nullable=True),
 )
 
 #: One row per (webhook, pattern): fan-out finds subscribers with ``pattern IN (type, res.*, *)``.
@@ -186,6 +220,16 @@ deliveries = sa.Table(
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
     sa.Column("completed_at", UTCDateTime, nullable=True),
+    #: A FIFO webhook's delivery: its event's ``seq``, the order it is sent in. It waits with no
+    #: due time until it is the webhook's next (migration 0014).
+    sa.Column("event_seq", sa.BigInteger, nullable=True),
+    sa.Index(
+        "ix_deliveries_waiting",
+        "webhook_id",
+        "event_seq",
+        postgresql_where=sa.text("status = 'pending' AND next_attempt_at IS NULL"),
+        sqlite_where=sa.text("status = 'pending' AND next_attempt_at IS NULL"),
+    ),
     sa.Index(
         "ix_deliveries_due",
         "next_attempt_at",

@@ -16,16 +16,19 @@ from sqlalchemy.engine import Connection
 
 from cstar.server.domain.models import ApiKey, KeyKind, KeyMode, Team, Webhook
 from cstar.server.domain.pagination import Page, PageRequest
+from cstar.server.domain.webhooks import FIFO
 from cstar.server.store.backend import Backend
 from cstar.server.store.base import SqlBase
-from cstar.server.store.contract import RevokeOutcome, WebhookChanges
+from cstar.server.store.contract import UNCHANGED, RevokeOutcome, WebhookChanges
 from cstar.server.store.database import Database
 from cstar.server.store.schema import (
     UTCDateTime,
     api_keys,
     deliveries,
+    events,
     meta,
     teams,
+    webhook_pacing,
     webhook_subscriptions,
     webhooks,
 )
@@ -230,8 +233,14 @@ class SqlStore(SqlBase):
                     previous_secret_expires_at=webhook.previous_secret_expires_at,
                     created_at=webhook.created_at,
                     updated_at=webhook.updated_at,
+                    signature_scheme=webhook.signature_scheme,
+                    headers_ciphertext=webhook.headers_ciphertext,
+                    rate_limit=webhook.rate_limit,
+                    ordering=webhook.ordering,
+                    timeout_seconds=webhook.timeout_seconds,
                 )
             )
+            conn.execute(webhook_pacing.insert().values(webhook_id=webhook.id))
             _replace_subscriptions(conn, webhook.team_id, webhook.id, webhook.events)
             return True
 
@@ -268,8 +277,23 @@ class SqlStore(SqlBase):
             if changes.is_active:
                 # A user re-enabling a webhook starts a fresh health record.
                 values.update(disabled_reason=None, disabled_at=None, failing_since=None)
+        if changes.signature_scheme is not None:
+            values["signature_scheme"] = changes.signature_scheme
+        if changes.headers_ciphertext is not None or changes.clear_headers:
+            values["headers_ciphertext"] = changes.headers_ciphertext
+        if changes.rate_limit is not UNCHANGED:
+            values["rate_limit"] = changes.rate_limit
+        if changes.ordering is not None:
+            values["ordering"] = changes.ordering
+        if changes.timeout_seconds is not UNCHANGED:
+            values["timeout_seconds"] = changes.timeout_seconds
 
         def work(conn: Connection) -> Webhook | None:
+            was = conn.scalar(
+                sa.select(webhooks.c.ordering).where(
+                    webhooks.c.team_id == team_id, webhooks.c.id == webhook_id
+                )
+            )
             result = conn.execute(
                 webhooks.update()
                 .where(webhooks.c.team_id == team_id, webhooks.c.id == webhook_id)
@@ -283,6 +307,9 @@ class SqlStore(SqlBase):
                 set_deliveries_paused(conn, [webhook_id], paused=not changes.is_active)
                 if changes.is_active:  # its paused deliveries are due: tell idle workers
                     self._backend.wake_workers(conn)
+            if changes.ordering is not None and changes.ordering != was:
+                set_ordering(conn, webhook_id, fifo=changes.ordering == FIFO, now=now)
+                self._backend.wake_workers(conn)
             return _get_webhook(conn, team_id, webhook_id)
 
         return await self._write(work)
@@ -388,6 +415,11 @@ def _webhook_from_row(row: sa.Row[Any]) -> Webhook:
         last_delivery_success=row.last_delivery_success,
         disabled_reason=row.disabled_reason,
         disabled_at=row.disabled_at,
+        signature_scheme=row.signature_scheme,
+        headers_ciphertext=row.headers_ciphertext,
+        rate_limit=row.rate_limit,
+        ordering=row.ordering,
+        timeout_seconds=row.timeout_seconds,
     )
 
 
@@ -421,6 +453,38 @@ def set_deliveries_paused(conn: Connection, webhook_ids: Sequence[str], *, pause
         .where(deliveries.c.webhook_id.in_(list(webhook_ids)), deliveries.c.status == source)
         .values(status=target, lease_until=None, leased_by=None)
     )
+
+
+def set_ordering(conn: Connection, webhook_id: str, *, fifo: bool, now: datetime) -> None:
+    """Switch a webhook's waiting deliveries to FIFO or back.
+
+    To FIFO: every delivery not under way waits, numbered by its event, and the claims send
+    them one at a time from the oldest (those under way finish first). Back: every waiting one
+    falls due now.
+    """
+    waiting = deliveries.c.status.in_(("pending", "paused"))
+    if fifo:
+        free = sa.or_(deliveries.c.lease_until.is_(None), deliveries.c.lease_until < now)
+        conn.execute(
+            deliveries.update()
+            .where(deliveries.c.webhook_id == webhook_id, waiting, free)
+            .values(
+                next_attempt_at=None,
+                event_seq=sa.select(events.c.seq)
+                .where(events.c.id == deliveries.c.event_id)
+                .scalar_subquery(),
+            )
+        )
+    else:
+        conn.execute(
+            deliveries.update()
+            .where(
+                deliveries.c.webhook_id == webhook_id,
+                waiting,
+                deliveries.c.next_attempt_at.is_(None),
+            )
+            .values(next_attempt_at=now)
+        )
 
 
 def _paginate(query: sa.Select[Any], table: sa.Table, page: PageRequest) -> sa.Select[Any]:

@@ -37,7 +37,7 @@ from cstar.server.api.schemas import (
 from cstar.server.domain.clock import iso_z
 from cstar.server.domain.deliveries import DeliveryStatus
 from cstar.server.domain.errors import InvalidParameter
-from cstar.server.services.webhooks import WebhookDraft, WebhookUpdate
+from cstar.server.services.webhooks import UNSET, WebhookDraft, WebhookUpdate
 
 router = ApiRouter(prefix="/api/v1/teams/{teamId}/webhooks", tags=["Webhooks"])
 
@@ -85,7 +85,17 @@ async def create_webhook(
 ) -> Response:
     created = await c.webhooks.create(
         team_id,
-        WebhookDraft(name=body.name, url=body.url, events=body.events, is_active=body.is_active),
+        WebhookDraft(
+            name=body.name,
+            url=body.url,
+            events=body.events,
+            is_active=body.is_active,
+            signature_scheme=body.signature_scheme,
+            headers=body.headers,
+            rate_limit=body.rate_limit,
+            ordering=body.ordering,
+            timeout_seconds=body.timeout_seconds,
+        ),
         limit=c.settings.max_webhooks_per_team,
     )
     return envelope.success(
@@ -126,8 +136,9 @@ async def get_webhook(
     "/{webhookId}",
     summary="Update Webhook",
     description=(
-        "Update an existing webhook: change the URL, events, or toggle active status. "
-        "Requires a secret API key."
+        "Update an existing webhook: change the URL, events, active status, or its delivery "
+        "controls (signatureScheme, headers, rateLimit, ordering, timeoutSeconds). Fields left "
+        "out stay as they are. Requires a secret API key."
     ),
     responses=responses(200, WebhookEnvelope, "Updated webhook", 400, 403, 404, 413),
 )
@@ -138,14 +149,26 @@ async def update_webhook(
     c: ContainerDep,
     rid: RequestIdDep,
 ) -> Response:
-    for field in ("name", "url", "events", "is_active"):
-        if field in body.model_fields_set and getattr(body, field) is None:
-            param = "isActive" if field == "is_active" else field
+    given = body.model_fields_set
+    for field in ("name", "url", "events", "is_active", "signature_scheme", "ordering"):
+        if field in given and getattr(body, field) is None:
+            param = WebhookPatch.model_fields[field].alias or field
             raise InvalidParameter(param, f"{param} cannot be null")
     updated = await c.webhooks.update(
         team_id,
         webhook_id,
-        WebhookUpdate(name=body.name, url=body.url, events=body.events, is_active=body.is_active),
+        WebhookUpdate(
+            name=body.name,
+            url=body.url,
+            events=body.events,
+            is_active=body.is_active,
+            signature_scheme=body.signature_scheme,
+            # null removes them all, as {} does
+            headers=({} if body.headers is None else body.headers) if "headers" in given else None,
+            rate_limit=body.rate_limit if "rate_limit" in given else UNSET,
+            ordering=body.ordering,
+            timeout_seconds=body.timeout_seconds if "timeout_seconds" in given else UNSET,
+        ),
     )
     return envelope.success(views.webhook(updated), rid)
 

@@ -17,7 +17,7 @@ from cstar.server.domain.errors import InvalidParameter
 from cstar.server.domain.models import Webhook
 from cstar.server.domain.pagination import Cursor, PageRequest
 from cstar.server.services.deliveries import TestSendResult
-from cstar.server.services.webhooks import WebhookDraft, WebhookUpdate, WithSecret
+from cstar.server.services.webhooks import WebhookUpdate, WithSecret
 
 router = APIRouter()
 
@@ -100,9 +100,20 @@ def _form_page(
             "values": values,
             "errors": errors,
             "groups": forms.event_groups(),
+            **_control_choices(visit),
         },
         status_code=status_code,
     )
+
+
+def _control_choices(visit: Visit) -> dict[str, object]:
+    """What the delivery controls' fields offer, for both forms and the settings page."""
+    return {
+        "schemes": forms.SIGNATURE_SCHEMES,
+        "orderings": forms.ORDERINGS,
+        "mask": forms.MASK,
+        "default_timeout": visit.container.settings.delivery_timeout,
+    }
 
 
 @router.get("/settings/integrations/webhooks/new")
@@ -122,9 +133,7 @@ async def create_webhook(visit: VisitDep, form: FormDep) -> Response:
     values = forms.WebhookFields.read(form)
     try:
         created = await visit.container.webhooks.create(
-            visit.team_id,
-            WebhookDraft(name=values.name, url=values.url, events=values.events),
-            limit=visit.container.settings.max_webhooks_per_team,
+            visit.team_id, values.draft(), limit=visit.container.settings.max_webhooks_per_team
         )
     except InvalidParameter as exc:
         return _form_page(
@@ -149,9 +158,10 @@ async def _settings_page(
             "visit": visit,
             "webhook": webhook,
             "state": state_of(webhook),
-            "values": values or forms.WebhookFields(webhook.name, webhook.url, webhook.events),
+            "values": values or forms.WebhookFields.of(webhook),
             "errors": errors or {},
             "groups": forms.event_groups(),
+            **_control_choices(visit),
             "event_types": [t.name for t in catalog.EVENT_TYPES],
             "grace_periods": forms.GRACE_PERIODS,
             "notice": notice,
@@ -177,11 +187,7 @@ async def update_webhook(visit: VisitDep, form: FormDep, webhook_id: str) -> Res
     webhook = await visit.container.webhooks.get(visit.team_id, webhook_id)
     values = forms.WebhookFields.read(form)
     try:
-        await visit.container.webhooks.update(
-            visit.team_id,
-            webhook_id,
-            WebhookUpdate(name=values.name, url=values.url, events=values.events),
-        )
+        await visit.container.webhooks.update(visit.team_id, webhook_id, values.update())
     except InvalidParameter as exc:
         return await _settings_page(
             visit,

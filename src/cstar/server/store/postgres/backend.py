@@ -304,6 +304,7 @@ def _cycle_params(
         claim_scan(claim.limit) if claim is not None else 0,
         claim.per_webhook if claim is not None else 0,
         not outcomes,
+        claim.now + claim.pace_ahead if claim is not None else None,
     )
 
 
@@ -316,7 +317,11 @@ def _cycle_answer(rows: Sequence[Any], claim: ClaimRequest | None) -> PgCycle:
     for row in rows:
         kind = row["kind"]
         if kind == "claimed" and claim is not None:
-            claimed.append(claimed_from(row, claim.lease_until, row["previous_secret_expires_at"]))
+            claimed.append(
+                claimed_from(
+                    row, claim.lease_until, row["previous_secret_expires_at"], row["send_at"]
+                )
+            )
         elif kind == "disabled":
             disabled.append(row["webhook_id"])
         elif kind == "stale":

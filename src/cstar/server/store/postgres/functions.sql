@@ -10,9 +10,9 @@
 --
 -- cstar_cycle: the dispatcher's whole cycle in one call and one transaction (record finished
 -- attempts, their statistics and webhook health; deactivate failing webhooks; claim due
--- deliveries; report the next due time). Created by migration 0010 (delivery_stats); earlier
--- versions in 0004, 0007 and 0008. SQLite runs the same steps in
--- store/sqlite/backend.py.
+-- deliveries, FIFO heads first and rate-limited webhooks paced; report the next due time).
+-- Created by migration 0014 (delivery_controls); earlier versions in 0004, 0007, 0008 and 0010.
+-- SQLite runs the same steps in store/sqlite/backend.py.
 
 CREATE FUNCTION cstar_cycle(
     worker text, c_now timestamptz,
@@ -27,12 +27,13 @@ CREATE FUNCTION cstar_cycle(
     d_status text[], d_retry int[], d_next timestamptz[], d_done timestamptz[],
     gone_ids text[], gone_reason text, disable_before timestamptz,
     c_limit int, c_lease_until timestamptz, c_busy_id text[], c_busy_room int[], c_scan int,
-    c_per_webhook int, relaxed boolean
+    c_per_webhook int, relaxed boolean, c_pace_until timestamptz
 ) RETURNS TABLE (
     kind text, id text, team_id text, event_id text, event_type text, webhook_id text,
     attempts int, retry_index int, payload text, request_id text, url text,
     secret_ciphertext text, previous_secret_ciphertext text,
-    previous_secret_expires_at timestamptz, next_due timestamptz
+    previous_secret_expires_at timestamptz, next_due timestamptz,
+    signature_scheme text, headers_ciphertext text, timeout_seconds int, send_at timestamptz
 )
 LANGUAGE plpgsql AS $fn$
 #variable_conflict use_column
@@ -42,6 +43,14 @@ DECLARE
     picked text[] := '{}';
     window_size int := 0;
     claimed_count int := 0;
+    room_ids text[] := c_busy_id;
+    room_sizes int[] := c_busy_room;
+    limited_ids text[];
+    limited_rooms int[];
+    paced_ids text[] := '{}';
+    slot_ids text[] := '{}';
+    slot_hooks text[] := '{}';
+    slot_at timestamptz[] := '{}';
 BEGIN
     IF relaxed THEN
         -- A claim alone: losing it in a power cut only means its lease is forgotten.
@@ -63,7 +72,8 @@ BEGIN
         IF cardinality(stale) > 0 THEN
             RETURN QUERY SELECT 'stale'::text, s, NULL::text, NULL::text, NULL::text, NULL::text,
                 NULL::int, NULL::int, NULL::text, NULL::text, NULL::text, NULL::text, NULL::text,
-                NULL::timestamptz, NULL::timestamptz
+                NULL::timestamptz, NULL::timestamptz, NULL::text, NULL::text, NULL::int,
+                NULL::timestamptz
             FROM unnest(stale) AS s;
             RETURN;
         END IF;
@@ -165,14 +175,53 @@ BEGIN
 
         RETURN QUERY SELECT 'disabled'::text, NULL::text, NULL::text, NULL::text, NULL::text,
             x, NULL::int, NULL::int, NULL::text, NULL::text, NULL::text, NULL::text, NULL::text,
-            NULL::timestamptz, NULL::timestamptz
+            NULL::timestamptz, NULL::timestamptz, NULL::text, NULL::text, NULL::int,
+            NULL::timestamptz
         FROM unnest(disabled) AS x;
     END IF;
 
     IF c_limit > 0 THEN
+        -- FIFO webhooks: the next delivery in publish order falls due once none of the
+        -- webhook's is due or retrying (the others wait with no due time).
+        UPDATE deliveries AS d SET next_attempt_at = c_now
+        FROM (
+            SELECT (SELECT h.id FROM deliveries AS h
+                    WHERE h.webhook_id = w.id AND h.status = 'pending'
+                      AND h.next_attempt_at IS NULL
+                    ORDER BY h.event_seq LIMIT 1) AS id
+            FROM webhooks AS w
+            WHERE w.ordering = 'fifo' AND w.is_active AND NOT EXISTS (
+                SELECT 1 FROM deliveries AS a
+                WHERE a.webhook_id = w.id AND a.status = 'pending'
+                  AND a.next_attempt_at IS NOT NULL)
+        ) AS head
+        WHERE d.id = head.id AND d.status = 'pending' AND d.next_attempt_at IS NULL;
+
+        -- Each webhook's room: what this worker has left of it, and for a rate-limited one no
+        -- more than the slots free until c_pace_until (read without a lock: the picks are
+        -- checked again under one below).
+        SELECT coalesce(array_agg(w.id), '{}'),
+               coalesce(array_agg(greatest(0, floor(extract(epoch FROM c_pace_until
+                   - greatest(coalesce(p.next_at, c_now), c_now)) * w.rate_limit)::int + 1)),
+                   '{}')
+        INTO limited_ids, limited_rooms
+        FROM webhooks AS w JOIN webhook_pacing AS p ON p.webhook_id = w.id
+        WHERE w.rate_limit IS NOT NULL AND w.is_active;
+        IF cardinality(limited_ids) > 0 THEN
+            SELECT coalesce(array_agg(r.webhook_id), '{}'),
+                   coalesce(array_agg(least(r.room, c_per_webhook)), '{}')
+            INTO room_ids, room_sizes
+            FROM (SELECT u.webhook_id, min(u.room) AS room
+                  FROM (SELECT * FROM unnest(c_busy_id, c_busy_room) AS b(webhook_id, room)
+                        UNION ALL
+                        SELECT * FROM unnest(limited_ids, limited_rooms) AS l(webhook_id, room)
+                       ) AS u
+                  GROUP BY u.webhook_id) AS r;
+        END IF;
+
         -- The oldest due deliveries, at most each webhook's room, from a bounded window.
         WITH rooms AS (
-            SELECT * FROM unnest(c_busy_id, c_busy_room) AS r(webhook_id, room)
+            SELECT * FROM unnest(room_ids, room_sizes) AS r(webhook_id, room)
         ), win AS (
             SELECT d.id, d.webhook_id, d.next_attempt_at FROM deliveries AS d
             WHERE d.status = 'pending' AND d.next_attempt_at <= c_now
@@ -202,7 +251,7 @@ BEGIN
                         WHERE d.status = 'pending' AND d.webhook_id > h.w)
                 FROM hooks AS h WHERE h.w IS NOT NULL
             ), rooms AS (
-                SELECT * FROM unnest(c_busy_id, c_busy_room) AS r(webhook_id, room)
+                SELECT * FROM unnest(room_ids, room_sizes) AS r(webhook_id, room)
             ), open AS (
                 SELECT h.w, coalesce(r.room, c_per_webhook) AS room
                 FROM hooks AS h LEFT JOIN rooms AS r ON r.webhook_id = h.w
@@ -225,6 +274,44 @@ BEGIN
             FROM (SELECT due.id FROM due ORDER BY due.next_attempt_at LIMIT c_limit) AS p;
         END IF;
 
+        IF cardinality(limited_ids) > 0 THEN
+            SELECT coalesce(array_agg(d.id), '{}') INTO paced_ids
+            FROM deliveries AS d
+            WHERE d.id = ANY(picked) AND d.webhook_id = ANY(limited_ids);
+        END IF;
+        IF cardinality(paced_ids) > 0 THEN
+            -- Rate-limited webhooks: under a lock of their pacing (in id order, so workers
+            -- take turns), each pick gets the next slot, 1/rate_limit seconds after the one
+            -- before; a pick whose slot lies beyond c_pace_until waits for a later claim.
+            PERFORM 1 FROM webhook_pacing AS p
+            WHERE p.webhook_id IN (SELECT d.webhook_id FROM deliveries AS d
+                                   WHERE d.id = ANY(paced_ids))
+            ORDER BY p.webhook_id FOR UPDATE;
+            WITH paced AS (
+                SELECT d.id, d.webhook_id,
+                       greatest(coalesce(p.next_at, c_now), c_now)
+                           + (row_number() OVER (PARTITION BY d.webhook_id
+                                                 ORDER BY d.next_attempt_at, d.id) - 1)
+                             * (interval '1 second' / w.rate_limit) AS at
+                FROM deliveries AS d
+                JOIN webhooks AS w ON w.id = d.webhook_id
+                JOIN webhook_pacing AS p ON p.webhook_id = d.webhook_id
+                WHERE d.id = ANY(paced_ids)
+            )
+            SELECT coalesce(array_agg(s.id), '{}'), coalesce(array_agg(s.webhook_id), '{}'),
+                   coalesce(array_agg(s.at), '{}')
+            INTO slot_ids, slot_hooks, slot_at
+            FROM paced AS s WHERE s.at <= c_pace_until;
+            picked := ARRAY(SELECT x FROM unnest(picked) AS x
+                            WHERE NOT x = ANY(paced_ids) OR x = ANY(slot_ids));
+            UPDATE webhook_pacing AS p
+            SET next_at = s.last + (interval '1 second' / w.rate_limit)
+            FROM (SELECT u.w, max(u.at) AS last FROM unnest(slot_hooks, slot_at) AS u(w, at)
+                  GROUP BY u.w) AS s
+            JOIN webhooks AS w ON w.id = s.w
+            WHERE p.webhook_id = s.w;
+        END IF;
+
         RETURN QUERY
         WITH locked AS (
             SELECT d.id FROM deliveries AS d JOIN webhooks AS w ON w.id = d.webhook_id
@@ -240,10 +327,12 @@ BEGIN
         SELECT 'claimed'::text, c.id::text, c.team_id::text, c.event_id::text,
                c.event_type::text, c.webhook_id::text, c.attempts, c.retry_index, e.payload,
                e.request_id::text, w.url::text, w.secret_ciphertext,
-               w.previous_secret_ciphertext, w.previous_secret_expires_at, NULL::timestamptz
+               w.previous_secret_ciphertext, w.previous_secret_expires_at, NULL::timestamptz,
+               w.signature_scheme::text, w.headers_ciphertext, w.timeout_seconds, s.at
         FROM claimed AS c
         JOIN events AS e ON e.id = c.event_id
-        JOIN webhooks AS w ON w.id = c.webhook_id;
+        JOIN webhooks AS w ON w.id = c.webhook_id
+        LEFT JOIN unnest(slot_ids, slot_at) AS s(id, at) ON s.id = c.id;
         GET DIAGNOSTICS claimed_count = ROW_COUNT;
 
         IF claimed_count < cardinality(picked) THEN
@@ -262,7 +351,8 @@ BEGIN
            NULL::int, NULL::int, NULL::text, NULL::text, NULL::text, NULL::text, NULL::text,
            NULL::timestamptz,
            (SELECT min(d.next_attempt_at) FROM deliveries AS d
-            WHERE d.status = 'pending' AND d.next_attempt_at > c_now);
+            WHERE d.status = 'pending' AND d.next_attempt_at > c_now),
+           NULL::text, NULL::text, NULL::int, NULL::timestamptz;
 END
 $fn$;
 

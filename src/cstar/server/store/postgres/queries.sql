@@ -15,10 +15,13 @@ ORDER BY ord
 
 -- name: fan_out
 -- Every event's deliveries in one statement: one per event and subscribed active webhook.
+-- A FIFO webhook's wait with no due time, numbered by their event (the claim sends them).
 INSERT INTO deliveries (id, team_id, event_id, webhook_id, event_type, status, attempts,
-    retry_index, next_attempt_at, created_at, updated_at)
+    retry_index, next_attempt_at, created_at, updated_at, event_seq)
 SELECT 'dlv_' || replace(gen_random_uuid()::text, '-', ''), i.team_id, i.id, w.id,
-       i.type, 'pending', 0, 0, i.now, i.now, i.now
+       i.type, 'pending', 0, 0, CASE WHEN w.ordering = 'fifo' THEN NULL ELSE i.now END,
+       i.now, i.now,
+       CASE WHEN w.ordering = 'fifo' THEN (SELECT e.seq FROM events AS e WHERE e.id = i.id) END
 FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::text[],
             $6::text[], $7::text[])
      AS i(id, team_id, type, now, exact, resource, everything)
@@ -36,7 +39,7 @@ SELECT * FROM cstar_cycle(
     $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
     $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33, $34,
     $35, $36, $37, $38, $39, $40, $41, $42, $43, $44, $45, $46, $47, $48, $49, $50,
-    $51, $52
+    $51, $52, $53
 )
 
 -- name: next_due

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import orjson
 import sqlalchemy as sa
@@ -32,6 +32,7 @@ from cstar.server.store.backend import (
     claimed_from,
     failing_reason,
     health_rows,
+    pace_rooms,
     pick_within_rooms,
     stats_rows,
 )
@@ -184,15 +185,7 @@ class SqliteBackend(Backend):
         takes at most each webhook's remaining room: a backlog for one endpoint can neither
         exceed its concurrency cap nor crowd the others out of a claim.
         """
-        claimed = self._lease(
-            conn,
-            now=request.now,
-            limit=request.limit,
-            lease_until=request.lease_until,
-            worker_id=request.worker_id,
-            per_webhook=request.per_webhook,
-            busy=request.busy,
-        )
+        claimed = self._lease(conn, request)
         inactive = [c.delivery_id for c, active in claimed if not active]
         if inactive:  # deactivated between fan-out and claim: wait for re-activation
             conn.execute(
@@ -202,24 +195,29 @@ class SqliteBackend(Backend):
             )
         return [c for c, active in claimed if active]
 
-    def _lease(
-        self,
-        conn: Connection,
-        *,
-        now: datetime,
-        limit: int,
-        lease_until: datetime,
-        worker_id: str,
-        per_webhook: int,
-        busy: Mapping[str, int],
-    ) -> list[tuple[ClaimedDelivery, bool]]:
+    def _lease(self, conn: Connection, request: ClaimRequest) -> list[tuple[ClaimedDelivery, bool]]:
         """The oldest due deliveries, at most each webhook's room (``per_webhook`` less what
-        ``busy`` says this worker holds): from the window when it has them, else per webhook,
-        skipping the webhooks without room. Run inside the writer's transaction, so nothing
-        changes between the choice and the lease."""
+        ``busy`` says this worker holds, and for a rate-limited webhook no more than its slots
+        until ``pace_ahead``): from the window when it has them, else per webhook, skipping the
+        webhooks without room. FIFO webhooks' next deliveries fall due first. Run inside the
+        writer's transaction, so nothing changes between the choice and the lease."""
         raw = _raw(conn)
-        rooms = {w: per_webhook - n for w, n in busy.items()}
+        now, limit, per_webhook = request.now, request.limit, request.per_webhook
+        lease_until = request.lease_until
         at = sqlite_time(now)
+        raw.execute(_SQL.promote_fifo, (at,))
+        rooms = {w: per_webhook - n for w, n in request.busy.items()}
+        rates: dict[str, tuple[int, datetime | None]] = {
+            w: (rate, sqlite_parse(next_at))
+            for w, rate, next_at in raw.execute(_SQL.pacing).fetchall()
+        }
+        paced = pace_rooms(
+            ((w, rate, next_at) for w, (rate, next_at) in rates.items()),
+            now=now,
+            until=now + request.pace_ahead,
+        )
+        for webhook_id, room in paced.items():
+            rooms[webhook_id] = min(rooms.get(webhook_id, per_webhook), room)
         scan = claim_scan(limit)
         window = raw.execute(_SQL.claim_window, (at, scan)).fetchall()
         ids = pick_within_rooms(window, rooms, per_webhook, limit)
@@ -228,20 +226,50 @@ class SqliteBackend(Backend):
         if not ids:
             return []
         leased = raw.execute(
-            _SQL.lease, (sqlite_time(lease_until), worker_id, orjson.dumps(ids).decode())
+            _SQL.lease, (sqlite_time(lease_until), request.worker_id, orjson.dumps(ids).decode())
         ).fetchall()
         cursor = raw.cursor()
         cursor.row_factory = sqlite3.Row
         rows = cursor.execute(
             _SQL.claimed, (orjson.dumps([r[0] for r in leased]).decode(),)
         ).fetchall()
+        slots = self._pace(raw, rows, ids, rates, now) if rates else {}
         return [
             (
-                claimed_from(r, lease_until, sqlite_parse(r["previous_secret_expires_at"])),
+                claimed_from(
+                    r,
+                    lease_until,
+                    sqlite_parse(r["previous_secret_expires_at"]),
+                    slots.get(r["id"]),
+                ),
                 bool(r["is_active"]),
             )
             for r in rows
         ]
+
+    def _pace(
+        self,
+        raw: sqlite3.Connection,
+        rows: Sequence[sqlite3.Row],
+        order: Sequence[str],
+        rates: Mapping[str, tuple[int, datetime | None]],
+        now: datetime,
+    ) -> dict[str, datetime]:
+        """Give each claimed delivery of a rate-limited webhook its slot, in due order, and
+        move the webhook's next free moment past the last one."""
+        hooks = {r["id"]: r["webhook_id"] for r in rows if r["webhook_id"] in rates}
+        slots: dict[str, datetime] = {}
+        after: dict[str, datetime] = {}
+        for delivery_id in order:
+            webhook_id = hooks.get(delivery_id)
+            if webhook_id is None:
+                continue
+            rate, next_at = rates[webhook_id]
+            moment = after.get(webhook_id) or max(next_at or now, now)
+            slots[delivery_id] = moment
+            after[webhook_id] = moment + timedelta(seconds=1 / rate)
+        raw.executemany(_SQL.set_pacing, [(w, sqlite_time(t)) for w, t in after.items()])
+        return slots
 
     def _claim_per_webhook(
         self,

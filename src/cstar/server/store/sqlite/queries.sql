@@ -11,11 +11,13 @@ VALUES (?, ?, ?, ?, ?, ?, ?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM events))
 
 -- name: fan_out
 -- One event's deliveries: one per active webhook subscribed to one of its patterns
--- (exact, resource wildcard, ``*``).
+-- (exact, resource wildcard, ``*``). A FIFO webhook's wait with no due time, numbered by
+-- their event (the claim sends them one at a time).
 INSERT INTO deliveries (id, team_id, event_id, webhook_id, event_type, status, attempts,
-    retry_index, next_attempt_at, created_at, updated_at)
+    retry_index, next_attempt_at, created_at, updated_at, event_seq)
 SELECT 'dlv_' || lower(hex(randomblob(12))), ?1, ?2, w.id, ?3, 'pending', 0, 0,
-       ?4, ?4, ?4
+       CASE WHEN w.ordering = 'fifo' THEN NULL ELSE ?4 END, ?4, ?4,
+       CASE WHEN w.ordering = 'fifo' THEN (SELECT seq FROM events WHERE id = ?2) END
 FROM webhooks AS w
 WHERE w.team_id = ?1 AND w.is_active = 1 AND w.id IN (
     SELECT webhook_id FROM webhook_subscriptions
@@ -57,11 +59,36 @@ UPDATE deliveries SET lease_until = ?1, leased_by = ?2
 WHERE id IN (SELECT value FROM json_each(?3))
 RETURNING id
 
+-- name: promote_fifo
+-- FIFO webhooks: the next delivery in publish order falls due once none of the webhook's is
+-- due or retrying (the others wait with no due time).
+UPDATE deliveries SET next_attempt_at = ?1
+WHERE id IN (
+    SELECT (SELECT h.id FROM deliveries AS h
+            WHERE h.webhook_id = w.id AND h.status = 'pending' AND h.next_attempt_at IS NULL
+            ORDER BY h.event_seq LIMIT 1)
+    FROM webhooks AS w
+    WHERE w.ordering = 'fifo' AND w.is_active AND NOT EXISTS (
+        SELECT 1 FROM deliveries AS a
+        WHERE a.webhook_id = w.id AND a.status = 'pending' AND a.next_attempt_at IS NOT NULL)
+)
+
+-- name: pacing
+-- The rate-limited webhooks: their limit and when their next delivery may start.
+SELECT w.id, w.rate_limit, p.next_at
+FROM webhooks AS w JOIN webhook_pacing AS p ON p.webhook_id = w.id
+WHERE w.rate_limit IS NOT NULL AND w.is_active
+
+-- name: set_pacing
+-- When a rate-limited webhook's next delivery may start, after a claim took slots.
+UPDATE webhook_pacing SET next_at = ?2 WHERE webhook_id = ?1
+
 -- name: claimed
 -- What a worker needs to send each leased delivery (a JSON array of ids).
 SELECT d.id, d.team_id, d.event_id, d.event_type, d.webhook_id, d.attempts,
        d.retry_index, e.payload, e.request_id, w.url, w.is_active,
-       w.secret_ciphertext, w.previous_secret_ciphertext, w.previous_secret_expires_at
+       w.secret_ciphertext, w.previous_secret_ciphertext, w.previous_secret_expires_at,
+       w.signature_scheme, w.headers_ciphertext, w.timeout_seconds
 FROM deliveries AS d
 JOIN events AS e ON e.id = d.event_id
 JOIN webhooks AS w ON w.id = d.webhook_id
