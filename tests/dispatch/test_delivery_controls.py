@@ -6,6 +6,7 @@ and a rate limit shared by two workers, measured at the receiver."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -304,3 +305,30 @@ async def test_a_resent_fifo_delivery_goes_before_the_later_ones_still_waiting(
         arrived = await receiver.wait_for(7, "/fifo-resend")
     assert [r.header("x-event-id") for r in arrived[4:]] == [first, *later]
     assert receiver.max_in_flight["/fifo-resend"] == 1
+
+
+async def test_a_rate_limited_backlog_waits_out_of_sight_and_a_limit_can_be_lifted(
+    node: Container, acme: CreatedTeam, receiver: Receiver
+) -> None:
+    """No dispatcher runs while the limit changes. A rate-limited webhook's deliveries wait with
+    no due time (claims make due only as many as its free slots, so its backlog never fills a
+    claim's window); lifting the limit makes them all due, setting one again holds them."""
+    created = await _hook(node, acme, receiver.url("/paced"), rate_limit=20)
+    published = await _publish(node, acme, 6)
+    waiting = await wait_delivery(
+        node, acme, created.webhook.id, status=DeliveryStatus.PENDING, count=6
+    )
+    assert all(d.next_attempt_at is None for d in waiting)
+    await node.webhooks.update(acme.team.id, created.webhook.id, WebhookUpdate(rate_limit=None))
+    due = await wait_delivery(
+        node, acme, created.webhook.id, status=DeliveryStatus.PENDING, count=6
+    )
+    assert all(d.next_attempt_at is not None for d in due)
+    await node.webhooks.update(acme.team.id, created.webhook.id, WebhookUpdate(rate_limit=20))
+    async with running(node):
+        arrived = await receiver.wait_for(6, "/paced")
+    assert sorted(r.header("x-event-id") for r in arrived) == sorted(published)
+    # Paced again: slots 1/20 s apart (a send may start after its slot, never before).
+    assert arrived[-1].at - arrived[0].at >= 5 / 20 - 0.03
+    gaps = [b.at - a.at for a, b in itertools.pairwise(arrived)]
+    assert sum(1 for gap in gaps if gap < 0.03) <= 1, gaps

@@ -513,8 +513,8 @@ def _requeue_values(now: datetime) -> dict[str, Any]:
         .where(webhooks.c.id == deliveries.c.webhook_id)
         .scalar_subquery()
     )
-    fifo = (
-        sa.select(webhooks.c.ordering == FIFO)
+    waits = (
+        sa.select(sa.or_(webhooks.c.ordering == FIFO, webhooks.c.rate_limit.is_not(None)))
         .where(webhooks.c.id == deliveries.c.webhook_id)
         .scalar_subquery()
     )
@@ -523,9 +523,9 @@ def _requeue_values(now: datetime) -> dict[str, Any]:
         "status": sa.case(
             (active.is_(True), DeliveryStatus.PENDING.value), else_=DeliveryStatus.PAUSED.value
         ),
-        # A FIFO webhook's delivery takes its turn again, by its event's place in the order.
-        "next_attempt_at": sa.case((fifo.is_(True), sa.null()), else_=now),
-        "event_seq": sa.case((fifo.is_(True), seq), else_=deliveries.c.event_seq),
+        # A FIFO or rate-limited webhook's delivery takes its turn again, by its event's place.
+        "next_attempt_at": sa.case((waits.is_(True), sa.null()), else_=now),
+        "event_seq": sa.case((waits.is_(True), seq), else_=deliveries.c.event_seq),
         "retry_index": 0,
         "completed_at": None,
         "updated_at": now,

@@ -289,11 +289,11 @@ class SqlStore(SqlBase):
             values["timeout_seconds"] = changes.timeout_seconds
 
         def work(conn: Connection) -> Webhook | None:
-            was = conn.scalar(
-                sa.select(webhooks.c.ordering).where(
+            before = conn.execute(
+                sa.select(webhooks.c.ordering, webhooks.c.rate_limit).where(
                     webhooks.c.team_id == team_id, webhooks.c.id == webhook_id
                 )
-            )
+            ).first()
             result = conn.execute(
                 webhooks.update()
                 .where(webhooks.c.team_id == team_id, webhooks.c.id == webhook_id)
@@ -307,8 +307,13 @@ class SqlStore(SqlBase):
                 set_deliveries_paused(conn, [webhook_id], paused=not changes.is_active)
                 if changes.is_active:  # its paused deliveries are due: tell idle workers
                     self._backend.wake_workers(conn)
-            if changes.ordering is not None and changes.ordering != was:
-                set_ordering(conn, webhook_id, fifo=changes.ordering == FIFO, now=now)
+            after = conn.execute(
+                sa.select(webhooks.c.ordering, webhooks.c.rate_limit).where(
+                    webhooks.c.id == webhook_id
+                )
+            ).one()
+            if before is not None and waits_its_turn(*before) != waits_its_turn(*after):
+                set_waiting(conn, webhook_id, waiting=waits_its_turn(*after), now=now)
                 self._backend.wake_workers(conn)
             return _get_webhook(conn, team_id, webhook_id)
 
@@ -455,19 +460,25 @@ def set_deliveries_paused(conn: Connection, webhook_ids: Sequence[str], *, pause
     )
 
 
-def set_ordering(conn: Connection, webhook_id: str, *, fifo: bool, now: datetime) -> None:
-    """Switch a webhook's waiting deliveries to FIFO or back.
+def waits_its_turn(ordering: str, rate_limit: int | None) -> bool:
+    """Whether a webhook's deliveries wait with no due time until a claim makes them due: FIFO
+    (one at a time) or rate-limited (as many as its free slots)."""
+    return ordering == FIFO or rate_limit is not None
 
-    To FIFO: every delivery not under way waits, numbered by its event, and the claims send
-    them one at a time from the oldest (those under way finish first). Back: every waiting one
+
+def set_waiting(conn: Connection, webhook_id: str, *, waiting: bool, now: datetime) -> None:
+    """Switch a webhook's deliveries to waiting their turn (FIFO or a rate limit) or back.
+
+    To waiting: every delivery not under way waits, numbered by its event, and the claims make
+    them due in turn from the oldest (those under way finish first). Back: every waiting one
     falls due now.
     """
-    waiting = deliveries.c.status.in_(("pending", "paused"))
-    if fifo:
+    waiting_rows = deliveries.c.status.in_(("pending", "paused"))
+    if waiting:
         free = sa.or_(deliveries.c.lease_until.is_(None), deliveries.c.lease_until < now)
         conn.execute(
             deliveries.update()
-            .where(deliveries.c.webhook_id == webhook_id, waiting, free)
+            .where(deliveries.c.webhook_id == webhook_id, waiting_rows, free)
             .values(
                 next_attempt_at=None,
                 event_seq=sa.select(events.c.seq)
@@ -480,7 +491,7 @@ def set_ordering(conn: Connection, webhook_id: str, *, fifo: bool, now: datetime
             deliveries.update()
             .where(
                 deliveries.c.webhook_id == webhook_id,
-                waiting,
+                waiting_rows,
                 deliveries.c.next_attempt_at.is_(None),
             )
             .values(next_attempt_at=now)

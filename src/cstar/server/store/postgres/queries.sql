@@ -15,13 +15,16 @@ ORDER BY ord
 
 -- name: fan_out
 -- Every event's deliveries in one statement: one per event and subscribed active webhook.
--- A FIFO webhook's wait with no due time, numbered by their event (the claim sends them).
+-- A FIFO or rate-limited webhook's wait with no due time, numbered by their event (the claim
+-- makes them due in turn).
 INSERT INTO deliveries (id, team_id, event_id, webhook_id, event_type, status, attempts,
     retry_index, next_attempt_at, created_at, updated_at, event_seq)
 SELECT 'dlv_' || replace(gen_random_uuid()::text, '-', ''), i.team_id, i.id, w.id,
-       i.type, 'pending', 0, 0, CASE WHEN w.ordering = 'fifo' THEN NULL ELSE i.now END,
+       i.type, 'pending', 0, 0,
+       CASE WHEN w.ordering = 'fifo' OR w.rate_limit IS NOT NULL THEN NULL ELSE i.now END,
        i.now, i.now,
-       CASE WHEN w.ordering = 'fifo' THEN (SELECT e.seq FROM events AS e WHERE e.id = i.id) END
+       CASE WHEN w.ordering = 'fifo' OR w.rate_limit IS NOT NULL
+            THEN (SELECT e.seq FROM events AS e WHERE e.id = i.id) END
 FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::text[],
             $6::text[], $7::text[])
      AS i(id, team_id, type, now, exact, resource, everything)

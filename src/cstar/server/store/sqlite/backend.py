@@ -207,17 +207,23 @@ class SqliteBackend(Backend):
         at = sqlite_time(now)
         raw.execute(_SQL.promote_fifo, (at,))
         rooms = {w: per_webhook - n for w, n in request.busy.items()}
+        pacing = raw.execute(_SQL.pacing).fetchall()
         rates: dict[str, tuple[int, datetime | None]] = {
-            w: (rate, sqlite_parse(next_at))
-            for w, rate, next_at in raw.execute(_SQL.pacing).fetchall()
+            w: (rate, sqlite_parse(next_at)) for w, rate, next_at, _fifo in pacing
         }
         paced = pace_rooms(
             ((w, rate, next_at) for w, (rate, next_at) in rates.items()),
             now=now,
             until=now + request.pace_ahead,
         )
+        fifo = {w for w, _rate, _next_at, is_fifo in pacing if is_fifo}
         for webhook_id, room in paced.items():
             rooms[webhook_id] = min(rooms.get(webhook_id, per_webhook), room)
+            if room > 0 and webhook_id not in fifo:
+                # Its deliveries wait with no due time: as many fall due as it has slots.
+                due = raw.execute(_SQL.due_count, (webhook_id, at)).fetchone()[0]
+                if room > due:
+                    raw.execute(_SQL.promote_waiting, (webhook_id, at, room - due))
         scan = claim_scan(limit)
         window = raw.execute(_SQL.claim_window, (at, scan)).fetchall()
         ids = pick_within_rooms(window, rooms, per_webhook, limit)

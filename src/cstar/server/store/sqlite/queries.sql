@@ -11,13 +11,14 @@ VALUES (?, ?, ?, ?, ?, ?, ?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM events))
 
 -- name: fan_out
 -- One event's deliveries: one per active webhook subscribed to one of its patterns
--- (exact, resource wildcard, ``*``). A FIFO webhook's wait with no due time, numbered by
--- their event (the claim sends them one at a time).
+-- (exact, resource wildcard, ``*``). A FIFO or rate-limited webhook's wait with no due time,
+-- numbered by their event (the claim makes them due in turn).
 INSERT INTO deliveries (id, team_id, event_id, webhook_id, event_type, status, attempts,
     retry_index, next_attempt_at, created_at, updated_at, event_seq)
 SELECT 'dlv_' || lower(hex(randomblob(12))), ?1, ?2, w.id, ?3, 'pending', 0, 0,
-       CASE WHEN w.ordering = 'fifo' THEN NULL ELSE ?4 END, ?4, ?4,
-       CASE WHEN w.ordering = 'fifo' THEN (SELECT seq FROM events WHERE id = ?2) END
+       CASE WHEN w.ordering = 'fifo' OR w.rate_limit IS NOT NULL THEN NULL ELSE ?4 END, ?4, ?4,
+       CASE WHEN w.ordering = 'fifo' OR w.rate_limit IS NOT NULL
+            THEN (SELECT seq FROM events WHERE id = ?2) END
 FROM webhooks AS w
 WHERE w.team_id = ?1 AND w.is_active = 1 AND w.id IN (
     SELECT webhook_id FROM webhook_subscriptions
@@ -74,10 +75,25 @@ WHERE id IN (
 )
 
 -- name: pacing
--- The rate-limited webhooks: their limit and when their next delivery may start.
-SELECT w.id, w.rate_limit, p.next_at
+-- The rate-limited webhooks: their limit, when their next delivery may start, whether FIFO.
+SELECT w.id, w.rate_limit, p.next_at, w.ordering = 'fifo'
 FROM webhooks AS w JOIN webhook_pacing AS p ON p.webhook_id = w.id
 WHERE w.rate_limit IS NOT NULL AND w.is_active
+
+-- name: due_count
+-- How many of one webhook's deliveries are due and free now.
+SELECT count(*) FROM deliveries
+WHERE webhook_id = ?1 AND status = 'pending' AND next_attempt_at <= ?2
+  AND (lease_until IS NULL OR lease_until < ?2)
+
+-- name: promote_waiting
+-- Make due the first ``?3`` of a rate-limited webhook's waiting deliveries, in publish order.
+UPDATE deliveries SET next_attempt_at = ?2
+WHERE id IN (
+    SELECT id FROM deliveries
+    WHERE webhook_id = ?1 AND status = 'pending' AND next_attempt_at IS NULL
+    ORDER BY event_seq LIMIT ?3
+)
 
 -- name: set_pacing
 -- When a rate-limited webhook's next delivery may start, after a claim took slots.

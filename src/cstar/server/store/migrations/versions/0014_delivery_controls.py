@@ -15,6 +15,8 @@ Rate limits: ``webhook_pacing`` holds, per webhook, the earliest moment its next
 start. A claim gives each delivery of a rate-limited webhook the next slot (1/rate seconds after
 the one before), up to a short horizon ahead, under a lock of the pacing row (so every worker
 shares one pace), and the worker starts it at that moment. The row is made with the webhook.
+A rate-limited webhook's deliveries wait with no due time too, and each claim makes due only as
+many as it has free slots: however long its backlog, the claim's window never fills with it.
 
 PostgreSQL: ``cstar_cycle`` does both (and returns the new columns and each delivery's slot); it
 is written out here in full, and ``downgrade`` restores 0010's, also written out here.
@@ -230,6 +232,28 @@ BEGIN
         FROM webhooks AS w JOIN webhook_pacing AS p ON p.webhook_id = w.id
         WHERE w.rate_limit IS NOT NULL AND w.is_active;
         IF cardinality(limited_ids) > 0 THEN
+            -- A rate-limited webhook's deliveries wait with no due time too (unseen by the
+            -- window however long its backlog): as many fall due as it has free slots, less
+            -- those already due.
+            UPDATE deliveries AS d SET next_attempt_at = c_now
+            FROM (
+                SELECT l.webhook_id, l.room - (
+                    SELECT count(*) FROM deliveries AS x
+                    WHERE x.webhook_id = l.webhook_id AND x.status = 'pending'
+                      AND x.next_attempt_at <= c_now
+                      AND (x.lease_until IS NULL OR x.lease_until < c_now))::int AS wanted
+                FROM unnest(limited_ids, limited_rooms) AS l(webhook_id, room)
+                JOIN webhooks AS w ON w.id = l.webhook_id AND w.ordering <> 'fifo'
+                WHERE l.room > 0
+            ) AS g
+            CROSS JOIN LATERAL (
+                SELECT h.id FROM deliveries AS h
+                WHERE h.webhook_id = g.webhook_id AND h.status = 'pending'
+                  AND h.next_attempt_at IS NULL
+                ORDER BY h.event_seq LIMIT greatest(g.wanted, 0)
+            ) AS pick
+            WHERE d.id = pick.id AND d.status = 'pending' AND d.next_attempt_at IS NULL;
+
             SELECT coalesce(array_agg(r.webhook_id), '{}'),
                    coalesce(array_agg(least(r.room, c_per_webhook)), '{}')
             INTO room_ids, room_sizes
