@@ -63,13 +63,15 @@ async def one_round(
     for url in sorted(ordinary):
         await node.webhooks.create(team.team.id, WebhookDraft(name="ordinary", url=url, events="*"))
     neighbours = []
-    if noisy:
+    if noisy and args.neighbours in ("both", "limited"):
         limited = await node.webhooks.create(
             team.team.id,
             WebhookDraft(
                 name="limited", url=f"{base}/limited", events="*", rate_limit=args.rate_limit
             ),
         )
+        neighbours.append(limited.webhook.id)
+    if noisy and args.neighbours in ("both", "fifo"):
         failing = await node.webhooks.create(
             team.team.id,
             WebhookDraft(
@@ -79,7 +81,7 @@ async def one_round(
                 ordering="fifo",
             ),
         )
-        neighbours = [limited.webhook.id, failing.webhook.id]
+        neighbours.append(failing.webhook.id)
     data = {"ticket": {"id": "25990cb8", "title": "Cannot log in", "status": "new"}}
     for offset in range(0, args.events, 32):
         await asyncio.gather(
@@ -149,6 +151,12 @@ def main() -> None:
     parser.add_argument("--endpoints", type=int, default=4)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--rate-limit", type=int, default=50)
+    parser.add_argument(
+        "--neighbours",
+        choices=["both", "limited", "fifo"],
+        default="both",
+        help="which neighbours the noisy rounds add (both, as issue 13 asks, by default)",
+    )
     uvloop.run(run(parser.parse_args()))
 
 
