@@ -42,8 +42,6 @@ from collections import Counter, defaultdict, deque
 from dataclasses import dataclass
 from datetime import UTC, timedelta
 
-import orjson
-
 from cstar.server.config import LEASE_MARGIN
 from cstar.server.dispatch.outcome import attempt_record, decide, not_sent, redacted
 from cstar.server.dispatch.request import delivery_headers
@@ -52,6 +50,7 @@ from cstar.server.dispatch.sender import Sender
 from cstar.server.dispatch.wakeup import Waker
 from cstar.server.domain.clock import Clock
 from cstar.server.domain.rotation import signing_secrets
+from cstar.server.domain.webhooks import headers_from_json
 from cstar.server.observability.metrics import Metrics
 from cstar.server.outage import Outage
 from cstar.server.security.secretbox import SecretBox
@@ -372,6 +371,9 @@ class Dispatcher:
 
     def _note_timeout(self, claim: ClaimedDelivery) -> None:
         """Learn the room of an endpoint whose own timeout lets fewer waves fit in a lease."""
+        if claim.timeout_seconds is None:
+            self._long_rooms.pop(claim.webhook_id, None)
+            return
         multiple = room_multiple(self._config, claim.timeout_seconds)
         if multiple < self._room:
             if len(self._long_rooms) >= 10_000 and claim.webhook_id not in self._long_rooms:
@@ -434,8 +436,9 @@ class Dispatcher:
         if headers is None:
             if len(self._headers_cache) > 10_000:
                 self._headers_cache.clear()
-            opened = orjson.loads(self._box.decrypt(ciphertext))
-            headers = self._headers_cache[ciphertext] = {str(k): str(v) for k, v in opened.items()}
+            headers = self._headers_cache[ciphertext] = headers_from_json(
+                self._box.decrypt(ciphertext)
+            )
         return headers
 
     def _decrypt(self, ciphertext: str) -> str:

@@ -6,6 +6,8 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 
+import orjson
+
 from cstar import events as catalog
 from cstar.delivery_headers import CSTAR_SCHEME, STANDARD_SCHEME
 from cstar.server.domain.errors import InvalidParameter
@@ -154,6 +156,16 @@ def clean_timeout(value: int | None) -> int | None:
 def is_reserved_header(name: str) -> bool:
     lower = name.lower()
     return lower in RESERVED_HEADERS or lower.startswith(RESERVED_PREFIXES)
+
+
+def headers_to_json(headers: Mapping[str, str]) -> str:
+    """Custom headers as the JSON object that is encrypted and stored."""
+    return orjson.dumps(dict(headers)).decode()
+
+
+def headers_from_json(text: str) -> dict[str, str]:
+    """Custom headers from their stored (decrypted) JSON object."""
+    return {str(name): str(value) for name, value in orjson.loads(text).items()}
 
 
 def clean_headers(value: Mapping[str, str]) -> dict[str, str]:

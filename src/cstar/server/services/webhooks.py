@@ -9,8 +9,6 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Final
 
-import orjson
-
 from cstar.delivery_headers import CSTAR_SCHEME, STANDARD_SCHEME
 from cstar.server.domain import webhooks as rules
 from cstar.server.domain.clock import Clock
@@ -210,11 +208,10 @@ class WebhookService:
         """Custom headers in clear from their stored form."""
         if ciphertext is None:
             return {}
-        opened = orjson.loads(self._box.decrypt(ciphertext))
-        return {str(k): str(v) for k, v in opened.items()}
+        return rules.headers_from_json(self._box.decrypt(ciphertext))
 
     def _seal(self, headers: Mapping[str, str]) -> str | None:
-        return self._box.encrypt(orjson.dumps(dict(headers)).decode()) if headers else None
+        return self._box.encrypt(rules.headers_to_json(headers)) if headers else None
 
     def signing_secrets(self, webhook: Webhook) -> tuple[str, ...]:
         """The secrets a delivery to this webhook is signed with now."""

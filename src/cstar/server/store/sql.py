@@ -307,15 +307,15 @@ class SqlStore(SqlBase):
                 set_deliveries_paused(conn, [webhook_id], paused=not changes.is_active)
                 if changes.is_active:  # its paused deliveries are due: tell idle workers
                     self._backend.wake_workers(conn)
-            after = conn.execute(
-                sa.select(webhooks.c.ordering, webhooks.c.rate_limit).where(
-                    webhooks.c.id == webhook_id
-                )
-            ).one()
-            if before is not None and waits_its_turn(*before) != waits_its_turn(*after):
-                set_waiting(conn, webhook_id, waiting=waits_its_turn(*after), now=now)
+            updated = _get_webhook(conn, team_id, webhook_id)
+            # The update found the row: it was there before and is there after.
+            assert before is not None
+            assert updated is not None
+            waiting = waits_its_turn(updated.ordering, updated.rate_limit)
+            if waits_its_turn(*before) != waiting:
+                set_waiting(conn, webhook_id, waiting=waiting, now=now)
                 self._backend.wake_workers(conn)
-            return _get_webhook(conn, team_id, webhook_id)
+            return updated
 
         return await self._write(work)
 
