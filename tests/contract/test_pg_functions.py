@@ -31,7 +31,7 @@ CYCLE_SOURCE_SHA256 = {
     "0007": "f90491e6cb4788712cd39f203a967da639ad5dbc030f1099c6c936ea9357ad26",
     "0008": "d3ce611efdc937283ed0edf766683bef50eba85cf8203f77145cc60f239bd04d",
     "0010": "3f1abaac7e017f03c2b9363abbfeb33d64340f5692f3a7ab42a240582a97b166",
-    "0014": "53b82afa45696327ac725bc428a1c14294f1416c2b4d825456996f5a30965149",
+    "0014": "2b13c6d710199bd1a60bd6d196fa5deabe206ce2f8b7cd68613c26a39f356207",
 }
 
 #: What would make a migration depend on a file other than itself.

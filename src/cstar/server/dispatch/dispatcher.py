@@ -80,6 +80,11 @@ _ROOM = 4
 #: dispatcher keeps trying to record them while the database is away.
 _STOP_GRACE = 1.0
 _RECORD_AT_STOP = 5.0
+#: A rate-limited delivery this late for its slot is given back rather than sent (see
+#: :meth:`Dispatcher._missed_slot`): a request sends at most this long after its slot.
+PACE_LATE = timedelta(milliseconds=50)
+#: Cycles whose answer times count towards when a claim's first slot may be.
+_ANSWER_TIMES = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,6 +165,8 @@ class Dispatcher:
         self._outage = Outage(log, "the database")
         #: A cycle failed: it may have committed claims whose answer never arrived.
         self._claims_uncertain = False
+        #: How long the latest cycles took to answer (see ClaimRequest.pace_from).
+        self._answer_times: deque[float] = deque(maxlen=_ANSWER_TIMES)
         self._secret_cache: dict[str, str] = {}
         self._headers_cache: dict[str, dict[str, str]] = {}
         #: Attempts recorded so far (for operators and benchmarks).
@@ -273,6 +280,8 @@ class Dispatcher:
                     # Room per endpoint: its requests in flight, plus those waiting.
                     per_webhook=per_webhook,
                     busy=busy,
+                    # Slots start once the answer is here: as late as the slowest recent one.
+                    pace_from=now + timedelta(seconds=max(self._answer_times, default=0.0)),
                 )
         began = time.perf_counter()
         result = await self._store.record_and_claim(
@@ -282,8 +291,10 @@ class Dispatcher:
             now=now,
             disable_failing_since=now - config.disable_after,
         )
+        took = time.perf_counter() - began
+        self._answer_times.append(took)
         if self._metrics is not None:
-            self._metrics.cycle_duration.observe(time.perf_counter() - began)
+            self._metrics.cycle_duration.observe(took)
             self._metrics.record_attempts(batch)
         del self._results[: len(batch)]
         for outcome in batch:
@@ -397,7 +408,8 @@ class Dispatcher:
                     claim = queue.popleft()
                     if not queue:
                         del self._buffered[webhook_id]
-                    await self._deliver(claim)
+                    if not self._missed_slot(claim):
+                        await self._deliver(claim)
                 self._poke.set()
         finally:
             remaining = self._sending[webhook_id] - 1
@@ -425,8 +437,20 @@ class Dispatcher:
             if self._stopping:
                 self._to_release.append(claim.delivery_id)
                 return False
-            await self._deliver(claim)
+            if not self._missed_slot(claim):
+                await self._deliver(claim)
         self._poke.set()
+        return True
+
+    def _missed_slot(self, claim: ClaimedDelivery) -> bool:
+        """A rate-limited delivery more than ``PACE_LATE`` past its slot (its claim's answer was
+        slow to come, or this process was busy) is given back, to be claimed again with a fresh
+        slot: sent now, it would crowd the slots handed out since, and the endpoint would get
+        more than its rate in a second."""
+        if claim.send_at is None or self._clock() - claim.send_at <= PACE_LATE:
+            return False
+        log.debug("%s missed its slot; giving it back for a later one", claim.delivery_id)
+        self._to_release.append(claim.delivery_id)
         return True
 
     def _custom_headers(self, ciphertext: str | None) -> dict[str, str]:

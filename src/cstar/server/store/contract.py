@@ -214,6 +214,17 @@ class ClaimRequest:
     #: How far ahead a claim hands out a rate-limited webhook's slots: a worker holds those
     #: deliveries until their moment comes.
     pace_ahead: timedelta = PACE_AHEAD
+    #: The earliest slot the claim may hand out (``None``: ``now``): the worker's now plus the
+    #: time its answers take to reach it, so that slots are not already past on arrival.
+    pace_from: datetime | None = None
+
+    @property
+    def slots_from(self) -> datetime:
+        return self.pace_from or self.now
+
+    @property
+    def slots_until(self) -> datetime:
+        return self.slots_from + self.pace_ahead
 
 
 @dataclass(frozen=True, slots=True)

@@ -304,7 +304,8 @@ def _cycle_params(
         claim_scan(claim.limit) if claim is not None else 0,
         claim.per_webhook if claim is not None else 0,
         not outcomes,
-        claim.now + claim.pace_ahead if claim is not None else None,
+        claim.slots_from if claim is not None else None,
+        claim.slots_until if claim is not None else None,
     )
 
 

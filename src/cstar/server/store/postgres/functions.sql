@@ -27,7 +27,8 @@ CREATE FUNCTION cstar_cycle(
     d_status text[], d_retry int[], d_next timestamptz[], d_done timestamptz[],
     gone_ids text[], gone_reason text, disable_before timestamptz,
     c_limit int, c_lease_until timestamptz, c_busy_id text[], c_busy_room int[], c_scan int,
-    c_per_webhook int, relaxed boolean, c_pace_until timestamptz
+    c_per_webhook int, relaxed boolean, c_pace_from timestamptz,
+    c_pace_until timestamptz
 ) RETURNS TABLE (
     kind text, id text, team_id text, event_id text, event_type text, webhook_id text,
     attempts int, retry_index int, payload text, request_id text, url text,
@@ -51,6 +52,9 @@ DECLARE
     slot_ids text[] := '{}';
     slot_hooks text[] := '{}';
     slot_at timestamptz[] := '{}';
+    promote boolean := false;
+    lag interval;
+    entered timestamptz := clock_timestamp();
 BEGIN
     IF relaxed THEN
         -- A claim alone: losing it in a power cut only means its lease is forgotten.
@@ -58,9 +62,13 @@ BEGIN
     END IF;
 
     IF cardinality(a_delivery) > 0 THEN
-        -- Lock order, everywhere: webhook rows (by id), then delivery rows (by id).
-        PERFORM 1 FROM webhooks AS w WHERE w.id = ANY(h_id) ORDER BY w.id FOR UPDATE;
-        PERFORM 1 FROM deliveries AS d WHERE d.id = ANY(a_delivery) ORDER BY d.id FOR UPDATE;
+        -- Lock order, everywhere: webhook rows (by id), then delivery rows (by id). NO KEY
+        -- UPDATE, as the updates below would take: it leaves alone the KEY SHARE locks that
+        -- foreign key checks take (a publish's new deliveries, another worker's claim), so
+        -- those never wait for this cycle, nor it for them.
+        PERFORM 1 FROM webhooks AS w WHERE w.id = ANY(h_id) ORDER BY w.id FOR NO KEY UPDATE;
+        PERFORM 1 FROM deliveries AS d WHERE d.id = ANY(a_delivery) ORDER BY d.id
+            FOR NO KEY UPDATE;
 
         -- Record an attempt only while its delivery is ours, at the attempt before it.
         SELECT coalesce(array_agg(u.d), '{}') INTO stale
@@ -181,6 +189,11 @@ BEGIN
     END IF;
 
     IF c_limit > 0 THEN
+        -- Waiting deliveries are made due by one worker at a time: another that is at it
+        -- meanwhile is left to it (so the workers never wait for each other's rows here).
+        promote := pg_try_advisory_xact_lock(1668305265);
+    END IF;
+    IF promote THEN
         -- FIFO webhooks: the next delivery in publish order falls due once none of the
         -- webhook's is due or retrying (the others wait with no due time).
         UPDATE deliveries AS d SET next_attempt_at = c_now
@@ -196,18 +209,21 @@ BEGIN
                   AND a.next_attempt_at IS NOT NULL)
         ) AS head
         WHERE d.id = head.id AND d.status = 'pending' AND d.next_attempt_at IS NULL;
+    END IF;
 
+    IF c_limit > 0 THEN
         -- Each webhook's room: what this worker has left of it, and for a rate-limited one no
-        -- more than the slots free until c_pace_until (read without a lock: the picks are
-        -- checked again under one below).
+        -- more than its free slots from c_pace_from (the worker's now plus the time its answers
+        -- take to reach it) until c_pace_until (read without a lock: the picks are checked
+        -- again under one below).
         SELECT coalesce(array_agg(w.id), '{}'),
                coalesce(array_agg(greatest(0, floor(extract(epoch FROM c_pace_until
-                   - greatest(coalesce(p.next_at, c_now), c_now)) * w.rate_limit)::int + 1)),
-                   '{}')
+                   - greatest(coalesce(p.next_at, c_pace_from), c_pace_from))
+                   * w.rate_limit)::int + 1)), '{}')
         INTO limited_ids, limited_rooms
         FROM webhooks AS w JOIN webhook_pacing AS p ON p.webhook_id = w.id
         WHERE w.rate_limit IS NOT NULL AND w.is_active;
-        IF cardinality(limited_ids) > 0 THEN
+        IF cardinality(limited_ids) > 0 AND promote THEN
             -- A rate-limited webhook's deliveries wait with no due time too (unseen by the
             -- window however long its backlog): as many fall due as it has free slots, less
             -- those already due.
@@ -229,7 +245,8 @@ BEGIN
                 ORDER BY h.event_seq LIMIT greatest(g.wanted, 0)
             ) AS pick
             WHERE d.id = pick.id AND d.status = 'pending' AND d.next_attempt_at IS NULL;
-
+        END IF;
+        IF cardinality(limited_ids) > 0 THEN
             SELECT coalesce(array_agg(r.webhook_id), '{}'),
                    coalesce(array_agg(least(r.room, c_per_webhook)), '{}')
             INTO room_ids, room_sizes
@@ -305,13 +322,16 @@ BEGIN
             -- Rate-limited webhooks: under a lock of their pacing (in id order, so workers
             -- take turns), each pick gets the next slot, 1/rate_limit seconds after the one
             -- before; a pick whose slot lies beyond c_pace_until waits for a later claim.
+            -- Slots count from c_pace_from, moved on (as c_pace_until is) by the time this
+            -- call has taken so far, waiting for locks among it, lest they lie in the past.
             PERFORM 1 FROM webhook_pacing AS p
             WHERE p.webhook_id IN (SELECT d.webhook_id FROM deliveries AS d
                                    WHERE d.id = ANY(paced_ids))
             ORDER BY p.webhook_id FOR UPDATE;
+            lag := clock_timestamp() - entered;
             WITH paced AS (
                 SELECT d.id, d.webhook_id,
-                       greatest(coalesce(p.next_at, c_now), c_now)
+                       greatest(coalesce(p.next_at, c_pace_from + lag), c_pace_from + lag)
                            + (row_number() OVER (PARTITION BY d.webhook_id
                                                  ORDER BY d.next_attempt_at, d.id) - 1)
                              * (interval '1 second' / w.rate_limit) AS at
@@ -323,7 +343,7 @@ BEGIN
             SELECT coalesce(array_agg(s.id), '{}'), coalesce(array_agg(s.webhook_id), '{}'),
                    coalesce(array_agg(s.at), '{}')
             INTO slot_ids, slot_hooks, slot_at
-            FROM paced AS s WHERE s.at <= c_pace_until;
+            FROM paced AS s WHERE s.at <= c_pace_until + lag;
             picked := ARRAY(SELECT x FROM unnest(picked) AS x
                             WHERE NOT x = ANY(paced_ids) OR x = ANY(slot_ids));
             UPDATE webhook_pacing AS p

@@ -213,8 +213,8 @@ class SqliteBackend(Backend):
         }
         paced = pace_rooms(
             ((w, rate, next_at) for w, (rate, next_at) in rates.items()),
-            now=now,
-            until=now + request.pace_ahead,
+            now=request.slots_from,
+            until=request.slots_until,
         )
         fifo = {w for w, _rate, _next_at, is_fifo in pacing if is_fifo}
         for webhook_id, room in paced.items():
@@ -239,7 +239,7 @@ class SqliteBackend(Backend):
         rows = cursor.execute(
             _SQL.claimed, (orjson.dumps([r[0] for r in leased]).decode(),)
         ).fetchall()
-        slots = self._pace(raw, rows, ids, rates, now) if rates else {}
+        slots = self._pace(raw, rows, ids, rates, request.slots_from) if rates else {}
         return [
             (
                 claimed_from(
