@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -28,9 +29,14 @@ def key_limiter(container: Container, limit: int, window: int = 60) -> SharedWin
 
 
 def failure_limiter(container: Container, limit: int, window: int = 60) -> SharedWindowLimiter:
-    """The failed-authentication limiter with another limit, on the container's database."""
+    """The failed-authentication limiter with another limit, on the container's database. Its
+    clock stands still in the middle of the current window: windows are fixed (aligned to the
+    epoch), and a test's requests must not straddle two of them."""
     ledger = SqlRateLimitLedger(container.database, FAILURE_LIMITER)
-    return SharedWindowLimiter(RateLimit(limit, window), container.clock, ledger)
+    now = container.clock()
+    middle = now.timestamp() // window * window + window / 2
+    frozen = datetime.fromtimestamp(middle, tz=now.tzinfo or UTC)
+    return SharedWindowLimiter(RateLimit(limit, window), lambda: frozen, ledger)
 
 
 def assert_error(
